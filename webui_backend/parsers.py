@@ -1,0 +1,27 @@
+"""Request parsers that refuse oversized bodies before reading them into memory."""
+
+import io
+from typing import Any
+
+from django.conf import settings
+from rest_framework import parsers
+
+from webui_backend.errors import PayloadTooLarge
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser with the body capped at DATA_UPLOAD_MAX_MEMORY_SIZE (413 past it).
+
+    DRF reads the raw stream, which bypasses Django's own cap on ``request.body``.
+    """
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge()
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise PayloadTooLarge()
+        return super().parse(io.BytesIO(body), media_type, parser_context)

@@ -1,0 +1,59 @@
+"""Serializer building blocks shared by every app: strict input, Unix-second timestamps."""
+
+from datetime import datetime
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+
+class StrictSerializer(serializers.Serializer):
+    """An input serializer that refuses keys it does not know and non-object bodies.
+
+    DRF silently drops unknown keys; a client that misspells a field should hear about it.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        errors = {name: ["This field is not allowed."] for name in unknown}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not errors or not isinstance(exc.detail, dict):
+                raise
+            raise serializers.ValidationError({**exc.detail, **errors}) from None
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that takes strings only: ``123`` or ``true`` is a type error, not text."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictEmailField(serializers.EmailField):
+    default_error_messages = {"invalid": "Enter a valid email address."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class UnixTimestampField(serializers.Field):
+    """A datetime shown as whole Unix seconds (the contract's timestamp format)."""
+
+    def to_representation(self, value: datetime | None) -> int | None:
+        return int(value.timestamp()) if value is not None else None
+
+    def to_internal_value(self, data: Any) -> Any:
+        raise NotImplementedError("UnixTimestampField is read-only.")

@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import (
+    SpectacularJSONAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
+
+from webui_backend.health import HealthApi
+
+api_patterns = [
+    path("", include("users.urls")),
+]
+
+urlpatterns = [
+    path("api/", include(api_patterns)),
+    path("api/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="swagger-ui"),
+    path("redoc", SpectacularRedocView.as_view(url_name="openapi-schema"), name="redoc"),
+    path("health", HealthApi.as_view(), name="health"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "webui_backend.errors.bad_request"
+handler403 = "webui_backend.errors.permission_denied"
+handler404 = "webui_backend.errors.page_not_found"
+handler500 = "webui_backend.errors.server_error"
