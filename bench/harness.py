@@ -1,0 +1,352 @@
+"""A small load-test harness that runs the real server and measures it from the outside.
+
+Usage from a benchmark script (see bench/auth.py)::
+
+    import asyncio
+import math
+    import httpx
+    from harness import print_header, print_row, run_load, running_server
+
+    async def health(client: httpx.AsyncClient) -> httpx.Response:
+        return await client.get("/health")
+
+    with running_server({"AUTH_RATE_PER_IP": "1000000/minute"}) as server:
+        result = asyncio.run(
+            run_load(health, base_url=server.base_url, pid=server.pid, concurrency=8, duration=5)
+        )
+    print_header()
+    print_row("health", 8, result)
+
+``running_server`` runs ``manage.py migrate`` and then daphne on a free loopback port, always
+with a fresh temporary DATA_DIR (database file, secret key, uploads), so ``./data`` is never
+touched. DATABASE_URL and REDIS_URL are taken from the calling environment as they are: with a
+DATABASE_URL the rows live in that database instead of the temporary SQLite file.
+
+``run_load`` drives one request callable from N concurrent workers sharing one
+``httpx.AsyncClient`` (HTTP/1.1, pool sized to N) until a deadline or a request budget, whichever
+comes first. Every non-2xx response or exception counts as an error. While it runs a thread
+samples the server's RSS (process and children) from /proc; at the end it also reads the
+process's VmHWM (lifetime peak, not just this run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / 2**20
+
+RequestFn = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+# --- Server ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    pid: int
+    data_dir: Path
+    log_path: Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_server(
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    startup_timeout: float = 60.0,
+    stop_timeout: float = 10.0,
+) -> Iterator[Server]:
+    """Migrate, start daphne on a free loopback port, wait for /health, and clean up on exit."""
+    data_dir = Path(tempfile.mkdtemp(prefix="webui-bench-"))
+    log_path = data_dir / "server.log"
+    env = {**os.environ, **(extra_env or {}), "DATA_DIR": str(data_dir)}
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+            cwd=PROJECT_DIR,
+            env=env,
+            check=True,
+        )
+        port = free_port()
+        with log_path.open("wb") as log:
+            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+            proc = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+                [*command, "webui_backend.asgi:application"],
+                cwd=PROJECT_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C in the terminal reaches us, not the server
+            )
+        server = Server(f"http://127.0.0.1:{port}", proc.pid, data_dir, log_path)
+        wait_healthy(server, proc, timeout=startup_timeout)
+        yield server
+    finally:
+        if proc is not None:
+            stop_process(proc, timeout=stop_timeout)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def wait_healthy(server: Server, proc: subprocess.Popen[bytes], *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_tail(server)}")
+        try:
+            response = httpx.get(f"{server.base_url}/health", timeout=2)
+            if response.status_code == 200:
+                return
+            last = f"HTTP {response.status_code}: {response.text[:200]}"
+        except httpx.TransportError as exc:
+            last = type(exc).__name__
+        time.sleep(0.1)
+    raise RuntimeError(f"server not healthy after {timeout:.0f} s ({last}):\n{log_tail(server)}")
+
+
+def log_tail(server: Server, lines: int = 30) -> str:
+    try:
+        return "\n".join(server.log_path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def stop_process(proc: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# --- Memory ---------------------------------------------------------------------------------
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants, read from /proc/<pid>/task/<tid>/children."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            with suppress(OSError):  # the thread or process may be gone by now
+                todo.extend(int(child) for child in children.read_text().split())
+    return pids
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants (0 for processes that are gone)."""
+    total_pages = 0
+    for member in process_tree(pid):
+        with suppress(OSError, IndexError, ValueError):
+            total_pages += int(Path(f"/proc/{member}/statm").read_text().split()[1])
+    return total_pages * PAGE_MIB
+
+
+def hwm_mib(pid: int) -> float | None:
+    """VmHWM of ``pid``: the peak resident size over the process's whole life."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # reported in kB
+    except OSError:
+        pass
+    return None
+
+
+class MemorySampler:
+    """Samples RSS of a process tree from a thread, so a busy event loop cannot delay it."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.pid, self.interval = pid, interval
+        self.peak_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.peak_mib = max(self.peak_mib, rss_mib(self.pid))
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mib = max(self.peak_mib, rss_mib(self.pid))
+
+
+# --- Load -----------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    concurrency: int
+    elapsed_s: float
+    ok: int = 0
+    errors: int = 0
+    latencies_ms: list[float] = field(default_factory=list)  # successful requests only
+    error_kinds: Counter[str] = field(default_factory=Counter)
+    peak_rss_mib: float | None = None
+    hwm_mib: float | None = None
+
+    @property
+    def requests(self) -> int:
+        return self.ok + self.errors
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.elapsed_s if self.elapsed_s else 0.0
+
+    def percentile(self, q: float) -> float | None:
+        """Nearest-rank percentile of the successful requests' latency, in ms."""
+        if not self.latencies_ms:
+            return None
+        ordered = sorted(self.latencies_ms)
+        return ordered[max(1, math.ceil(len(ordered) * q / 100)) - 1]
+
+    @property
+    def p50(self) -> float | None:
+        return self.percentile(50)
+
+    @property
+    def p99(self) -> float | None:
+        return self.percentile(99)
+
+
+async def run_load(
+    request: RequestFn,
+    *,
+    base_url: str,
+    concurrency: int,
+    duration: float,
+    max_requests: int = 200_000,
+    pid: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+) -> LoadResult:
+    """Run ``request`` from ``concurrency`` workers until ``duration`` s or ``max_requests``.
+
+    Requests already in flight at the deadline are allowed to finish and are counted. With
+    ``pid`` the server's memory is sampled during the run and its VmHWM read at the end.
+    """
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    issued = 0
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, limits=limits, timeout=timeout, http2=False
+    ) as client:
+        result = LoadResult(concurrency=concurrency, elapsed_s=0.0)
+        deadline = time.perf_counter() + duration
+
+        async def worker() -> None:
+            nonlocal issued
+            while time.perf_counter() < deadline and issued < max_requests:
+                issued += 1
+                started = time.perf_counter()
+                try:
+                    response = await request(client)
+                except Exception as exc:
+                    result.errors += 1
+                    result.error_kinds[type(exc).__name__] += 1
+                    continue
+                if response.is_success:
+                    result.ok += 1
+                    result.latencies_ms.append((time.perf_counter() - started) * 1000)
+                else:
+                    result.errors += 1
+                    result.error_kinds[f"HTTP {response.status_code}"] += 1
+
+        with MemorySampler(pid) if pid is not None else nullcontext() as sampler:
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            result.elapsed_s = time.perf_counter() - started
+    if sampler is not None:
+        result.peak_rss_mib = sampler.peak_mib
+        result.hwm_mib = hwm_mib(pid)
+    return result
+
+
+# --- Output ---------------------------------------------------------------------------------
+
+COLUMNS = [
+    ("scenario", 22),
+    ("conc", 5),
+    ("req/s", 9),
+    ("p50 ms", 9),
+    ("p99 ms", 9),
+    ("errors", 7),
+    ("peak RSS MiB", 13),
+    ("HWM MiB", 9),
+]
+
+
+def _cells(values: list[str]) -> str:
+    first, *rest = zip(values, COLUMNS, strict=True)
+    return f"{first[0]:<{first[1][1]}}" + "".join(f"{v:>{w + 1}}" for v, (_, w) in rest)
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_header() -> None:
+    """Print the column titles and a rule, matching ``print_row``."""
+    line = _cells([title for title, _ in COLUMNS])
+    print(line)
+    print("-" * len(line))
+
+
+def print_row(scenario: str, concurrency: int, result: LoadResult) -> None:
+    """Print one result as a fixed-width row; error kinds, if any, follow on their own line."""
+    print(
+        _cells(
+            [
+                scenario,
+                str(concurrency),
+                _num(result.rps),
+                _num(result.p50),
+                _num(result.p99),
+                str(result.errors),
+                _num(result.peak_rss_mib),
+                _num(result.hwm_mib),
+            ]
+        ),
+        flush=True,
+    )
+    if result.error_kinds:
+        kinds = ", ".join(f"{kind} x{count}" for kind, count in result.error_kinds.most_common())
+        print(f"  errors: {kinds}", flush=True)

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""The two commands of the README, needing nothing but Python 3.11+.
+
+    python3 dev.py serve   # virtualenv, install, migrate, daphne on http://127.0.0.1:8080
+    python3 dev.py test    # virtualenv, install with test tools, pytest (arguments pass through)
+
+The virtualenv lives in .venv and is reinstalled only when pyproject.toml changes.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+MARKER = VENV / ".installed"
+
+
+def ensure_installed(extras: str) -> None:
+    """Create .venv and install the project (with ``extras``) unless that is already done."""
+    if sys.version_info < (3, 11):
+        sys.exit("Python 3.11 or newer is needed.")
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    need = f"{digest}:{extras or 'base'}"
+    if not PYTHON.exists():
+        print("Creating the virtualenv in .venv ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    have = set(MARKER.read_text().split()) if MARKER.exists() else set()
+    if need in have or (not extras and f"{digest}:test" in have):
+        return
+    print(f"Installing the project{f' with {extras}' if extras else ''} ...", flush=True)
+    spec = f".[{extras}]" if extras else "."
+    pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True, cwd=ROOT)  # noqa: S603
+    subprocess.run([*pip, "--editable", spec], check=True, cwd=ROOT)  # noqa: S603
+    MARKER.write_text(" ".join({h for h in have if h.startswith(digest)} | {need}))
+
+
+def serve() -> int:
+    ensure_installed("")
+    manage = [str(PYTHON), str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--no-input"], check=True, cwd=ROOT)  # noqa: S603
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = os.environ.get("PORT", "8080")
+    print(f"Serving on http://{host}:{port} (API docs at /docs)", flush=True)
+    daphne = [str(PYTHON), "-m", "daphne", "-b", host, "-p", port]
+    return subprocess.call([*daphne, "webui_backend.asgi:application"], cwd=ROOT)  # noqa: S603
+
+
+def test(args: list[str]) -> int:
+    ensure_installed("test")
+    code = subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT)  # noqa: S603
+    if code == 5:  # pytest's "no tests collected" must never pass for green
+        print("dev.py: pytest collected no tests; failing.", file=sys.stderr)
+        return 1
+    return code
+
+
+def main() -> int:
+    command, *rest = sys.argv[1:] or ["help"]
+    if command == "serve":
+        return serve()
+    if command == "test":
+        return test(rest)
+    print(__doc__)
+    return 0 if command in {"help", "-h", "--help"} else 2
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,77 @@
+"""Test set-up shared by every test. The suite runs on the embedded default and, with
+DATABASE_URL and REDIS_URL set, on real PostgreSQL and Redis (see README)."""
+
+import os
+
+# Our cache keys live under their own prefix, so clearing them never touches another app's keys.
+os.environ.setdefault("CACHE_KEY_PREFIX", "webui-test")
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from tests.factories import PASSWORD, UserFactory
+from users.models import User
+
+
+def _clear_cache() -> None:
+    if django_settings.REDIS_URL:
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        keys = list(client.scan_iter(match=f"{django_settings.CACHES['default']['KEY_PREFIX']}:*"))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings: Any) -> Iterator[None]:
+    """A clean cache per test, and a fast password hasher (argon2 has a test of its own)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    _clear_cache()
+    return
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    def make(**fields: Any) -> User:
+        return UserFactory(**fields)
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user: Callable[..., User]) -> User:
+    return make_user(role=User.Role.ADMIN, email="admin@example.com", name="Ada Admin")
+
+
+@pytest.fixture
+def owner(make_user: Callable[..., User]) -> User:
+    return make_user(email="owner@example.com", name="Olive Owner")
+
+
+def signin(api: APIClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = api.post("/api/auths/signin", {"email": email, "password": password}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.fixture
+def as_user(api: APIClient) -> Callable[[User], APIClient]:
+    """An API client signed in as the given user through the real sign-in route."""
+
+    def login(user: User) -> APIClient:
+        session = signin(api, user.email)
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {session['token']}")
+        return api
+
+    return login

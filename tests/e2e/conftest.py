@@ -1,0 +1,94 @@
+"""Real servers for end-to-end tests: daphne (and uvicorn) in their own processes, on the
+test database, reached over loopback HTTP."""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The URL of the test database pytest-django created (it has been migrated)."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgresql://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def server_command(kind: str, port: int) -> list[str]:
+    app = "webui_backend.asgi:application"
+    if kind == "daphne":
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+    return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), app]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not come up:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def start_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Callable[..., str]]:
+    """Start a real ASGI server on the test database; returns its base URL."""
+    processes: list[subprocess.Popen] = []
+    workdir = Path(tempfile.mkdtemp(prefix="webui-e2e-"))
+
+    def start(kind: str = "daphne", **env: str) -> str:
+        port = free_port()
+        log = workdir / f"{kind}-{port}.log"
+        environment = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "DATA_DIR": str(workdir / "data"),
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        with log.open("wb") as out:
+            process = subprocess.Popen(  # noqa: S603 - our own server, fixed arguments
+                server_command(kind, port), cwd=ROOT, env=environment, stdout=out, stderr=out
+            )
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, process, log)
+        return url
+
+    yield start
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def server_url(start_server: Callable[..., str]) -> str:
+    return start_server("daphne")

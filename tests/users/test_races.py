@@ -1,0 +1,71 @@
+"""Races between concurrent requests, each thread with its own database connection."""
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connections
+from rest_framework.test import APIClient
+
+from tests.conftest import signin
+from tests.factories import PASSWORD
+from users.models import User
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_together(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run ``work(i)`` in ``count`` threads released at the same instant."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def target(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = work(index)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_racing_first_signups_make_exactly_one_admin() -> None:
+    def sign_up(index: int) -> int:
+        email = f"racer{index}@example.com"
+        body = {"name": f"Racer {index}", "email": email, "password": PASSWORD}
+        return APIClient().post("/api/auths/signup", body, format="json").status_code
+
+    statuses = run_together(6, sign_up)
+
+    assert statuses == [200] * 6
+    assert User.objects.count() == 6
+    assert User.objects.filter(role=User.Role.ADMIN).count() == 1
+
+
+def test_racing_signups_with_one_email_create_one_account() -> None:
+    def sign_up(index: int) -> int:
+        body = {"name": f"Twin {index}", "email": "twin@example.com", "password": PASSWORD}
+        return APIClient().post("/api/auths/signup", body, format="json").status_code
+
+    statuses = run_together(4, sign_up)
+
+    assert sorted(statuses) == [200, 409, 409, 409]
+    assert User.objects.filter(email="twin@example.com").count() == 1
+
+
+def test_racing_refreshes_of_one_token_let_exactly_one_win(owner: User) -> None:
+    refresh_token = signin(APIClient(), owner.email)["refresh_token"]
+
+    def refresh(index: int) -> int:
+        body = {"refresh_token": refresh_token}
+        return APIClient().post("/api/auths/refresh", body, format="json").status_code
+
+    statuses = run_together(4, refresh)
+
+    assert sorted(statuses) == [200, 401, 401, 401]
