@@ -46,6 +46,10 @@ def mode() -> str:
     return f"database: {database}; redis: {redis}"
 
 
+def loadavg() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
@@ -98,8 +102,11 @@ def main() -> None:
     args = parse_args()
     print(f"mode: {mode()}")
     print(f"{args.duration:g} s per scenario; server and load share {os.cpu_count()} CPUs")
+    # Other work on the machine skews the figures; the load average says how much.
+    print(f"load average before: {loadavg()}")
     with running_server(BENCH_ENV) as server:
         asyncio.run(bench(server.base_url, server.pid, args))
+    print(f"load average at the end: {loadavg()} (ours included)")
 
 
 if __name__ == "__main__":

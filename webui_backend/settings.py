@@ -31,7 +31,6 @@ DEBUG = env_bool("DEBUG", default=False)
 # a server reachable by others should list its host names here.
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
-WEBUI_URL = env_str("WEBUI_URL", "http://127.0.0.1:8080").rstrip("/")
 
 INSTALLED_APPS = [
     "daphne",
@@ -212,6 +211,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
+    "ENUM_NAME_OVERRIDES": {"DefaultUserRoleEnum": ["user", "pending"]},
 }
 
 # --- Internationalisation, logging ----------------------------------------------------------
