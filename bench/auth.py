@@ -20,7 +20,7 @@ import secrets
 from urllib.parse import urlsplit
 
 import httpx
-from harness import print_header, print_row, run_load, running_server
+from harness import log_errors, print_header, print_row, run_load, running_server
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway account on a temp server
 
@@ -43,7 +43,10 @@ def describe(url: str | None, default: str) -> str:
 def mode() -> str:
     database = describe(os.environ.get("DATABASE_URL"), "SQLite (embedded)")
     redis = describe(os.environ.get("REDIS_URL"), "none (local-memory cache)")
-    return f"database: {database}; redis: {redis}"
+    pooling = os.environ.get("DB_CONN_MAX_AGE")
+    return f"database: {database}; redis: {redis}" + (
+        f"; DB_CONN_MAX_AGE={pooling}" if pooling is not None else ""
+    )
 
 
 def loadavg() -> str:
@@ -63,7 +66,8 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-async def bench(base_url: str, pid: int, args: argparse.Namespace) -> None:
+async def bench(base_url: str, pid: int, args: argparse.Namespace) -> int:
+    """Run every scenario, print a row for each, and return the total number of errors."""
     email = f"bench-{secrets.token_hex(4)}@example.com"
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         response = await client.post(
@@ -84,6 +88,7 @@ async def bench(base_url: str, pid: int, args: argparse.Namespace) -> None:
         ("GET /api/auths/", me, auth),
     ]
     print_header()
+    errors = 0
     for concurrency in args.concurrency:
         for name, request, headers in scenarios:
             result = await run_load(
@@ -96,6 +101,8 @@ async def bench(base_url: str, pid: int, args: argparse.Namespace) -> None:
                 headers=headers,
             )
             print_row(name, concurrency, result)
+            errors += result.errors
+    return errors
 
 
 def main() -> None:
@@ -105,8 +112,11 @@ def main() -> None:
     # Other work on the machine skews the figures; the load average says how much.
     print(f"load average before: {loadavg()}")
     with running_server(BENCH_ENV) as server:
-        asyncio.run(bench(server.base_url, server.pid, args))
+        errors = asyncio.run(bench(server.base_url, server.pid, args))
+        for line, count in log_errors(server) if errors else []:
+            print(f"  server log x{count}: {line}")
     print(f"load average at the end: {loadavg()} (ours included)")
+    raise SystemExit(1 if errors else 0)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -136,6 +137,16 @@ def log_tail(server: Server, lines: int = 30) -> str:
         return "\n".join(server.log_path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def log_errors(server: Server, limit: int = 5) -> list[tuple[str, int]]:
+    """The most frequent exception lines (``SomeError: message``) in the server's log."""
+    try:
+        lines = server.log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    pattern = re.compile(r"^[\w.]+(Error|Exception)\b.*")
+    return Counter(line for line in lines if pattern.match(line)).most_common(limit)
 
 
 def stop_process(proc: subprocess.Popen[bytes], *, timeout: float) -> None:

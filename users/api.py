@@ -12,8 +12,8 @@ from users.serializers import (
     NAME_MAX,
     SessionOutputSerializer,
     UserOutputSerializer,
+    check_password_strength,
     password_field,
-    validate_new_password,
 )
 from webui_backend.ratelimit import client_ip
 from webui_backend.serializers import StrictCharField, StrictEmailField, StrictSerializer
@@ -32,7 +32,7 @@ class SignupApi(APIView):
         def validate(self, attrs: dict) -> dict:
             candidate = User(email=attrs["email"], name=attrs["name"])
             try:
-                validate_new_password(attrs["password"], user=candidate)
+                check_password_strength(attrs["password"], user=candidate)
             except serializers.ValidationError as exc:
                 raise serializers.ValidationError({"password": exc.detail}) from None
             return attrs
@@ -82,12 +82,14 @@ class MeApi(APIView):
         return Response(UserOutputSerializer(request.user).data)
 
 
+class RefreshTokenInputSerializer(StrictSerializer):
+    refresh_token = StrictCharField(max_length=4096)
+
+
 class RefreshApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-
-    class InputSerializer(StrictSerializer):
-        refresh_token = StrictCharField(max_length=4096)
+    InputSerializer = RefreshTokenInputSerializer
 
     @extend_schema(
         request=InputSerializer,
@@ -104,9 +106,7 @@ class RefreshApi(APIView):
 class SignoutApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-
-    class InputSerializer(StrictSerializer):
-        refresh_token = StrictCharField(max_length=4096)
+    InputSerializer = RefreshTokenInputSerializer
 
     @extend_schema(
         request=InputSerializer,
@@ -126,7 +126,7 @@ class PasswordUpdateApi(APIView):
         new_password = password_field()
 
         def validate_new_password(self, value: str) -> str:
-            return validate_new_password(value, user=self.context["user"])
+            return check_password_strength(value, user=self.context["user"])
 
     @extend_schema(
         request=InputSerializer,

@@ -13,7 +13,7 @@ def password_field() -> StrictCharField:
     return StrictCharField(max_length=PASSWORD_MAX, trim_whitespace=False, write_only=True)
 
 
-def validate_new_password(password: str, *, user: User | None = None) -> str:
+def check_password_strength(password: str, *, user: User | None = None) -> str:
     """Django's password validators, as a DRF field error."""
     try:
         password_validation.validate_password(password, user=user)

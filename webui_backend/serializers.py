@@ -28,24 +28,21 @@ class StrictSerializer(serializers.Serializer):
         return value
 
 
-class StrictCharField(serializers.CharField):
+class _StringsOnly(serializers.CharField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(_StringsOnly):
     """A CharField that takes strings only: ``123`` or ``true`` is a type error, not text."""
 
     default_error_messages = {"invalid": "Must be a string."}
 
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
-
-class StrictEmailField(serializers.EmailField):
+class StrictEmailField(_StringsOnly, serializers.EmailField):
     default_error_messages = {"invalid": "Enter a valid email address."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 @extend_schema_field(OpenApiTypes.INT)
