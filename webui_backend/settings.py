@@ -88,14 +88,27 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+# Under ASGI every request's sync code may run on a fresh thread, and Django keeps one
+# persistent connection per thread: with CONN_MAX_AGE > 0 they pile up until PostgreSQL refuses
+# clients. So connections are not kept per thread; PostgreSQL gets a bounded psycopg pool per
+# process instead (persistent, health-checked connections), SQLite opens cheap ones per request.
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DB_CONN_MAX_AGE", default=60, minimum=0),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", default=0, minimum=0),
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    if env_bool("DB_POOL", default=True):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DB_POOL_MIN_SIZE", default=1, minimum=0),
+            "max_size": env_int("DB_POOL_MAX_SIZE", default=10, minimum=1),
+            "timeout": env_int("DB_POOL_TIMEOUT", default=10, minimum=1),
+            "max_idle": 300,
+        }  # CONN_HEALTH_CHECKS makes Django check each connection as it leaves the pool
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         # IMMEDIATE takes the write lock when a transaction starts, so two writers queue
         # on busy_timeout instead of failing when a read lock is upgraded mid-transaction.
@@ -155,7 +168,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_JSON_BODY_BYTES", default=2 * 1024 * 
 # --- Users and passwords --------------------------------------------------------------------
 AUTH_USER_MODEL = "users.User"
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "users.hashers.BoundedArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -164,6 +177,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Each argon2 hash holds ~100 MiB for its duration; this many run at once per process, the rest
+# wait. Hashing is CPU-bound, so a small number costs no throughput on a few cores.
+PASSWORD_HASH_CONCURRENCY = env_int("PASSWORD_HASH_CONCURRENCY", default=2, minimum=1)
 # Initial values of the admin-editable site settings (GET/POST /api/auths/admin/config).
 ENABLE_SIGNUP = env_bool("ENABLE_SIGNUP", default=True)
 DEFAULT_USER_ROLE = env_choice("DEFAULT_USER_ROLE", default="user", choices={"user", "pending"})

@@ -62,13 +62,14 @@ def test_duplicate_email_in_other_case_is_409_and_creates_nothing(api: APIClient
 
 
 def test_password_is_stored_with_argon2(api: APIClient, settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+    settings.PASSWORD_HASHERS = ["users.hashers.BoundedArgon2PasswordHasher"]
 
     signup(api)
 
     stored = User.objects.get().password
     assert stored.startswith("argon2$")
     assert PASSWORD not in stored
+    assert signin(api, "ann@example.com")["user"]["email"] == "ann@example.com"
 
 
 def test_signin_returns_the_same_shape_as_signup(api: APIClient, owner: User) -> None:
