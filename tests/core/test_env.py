@@ -1,5 +1,6 @@
 """Settings read from the environment fail loudly on malformed values."""
 
+import re
 import threading
 from pathlib import Path
 
@@ -69,3 +70,16 @@ def test_rates_read_as_count_and_window(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("X_SETTING", "20/hour")
 
     assert env_rate("X_SETTING", default="5/minute") == (20, 3600)
+
+
+def test_every_setting_is_documented_in_readme_and_env_example() -> None:
+    root = Path(__file__).resolve().parents[2]
+    source = (root / "webui_backend" / "settings.py").read_text()
+    names = set(re.findall(r'env_(?:str|bool|int|list|choice|rate)\(\s*"([A-Z_]+)"', source))
+    names.add("DATABASE_URL")  # read by dj_database_url
+    readme = (root / "README.md").read_text()
+    example = (root / "deploy" / "env.example").read_text()
+
+    assert {"REDIS_URL", "SECRET_KEY", "DEBUG"} <= names
+    assert sorted(n for n in names if f"`{n}`" not in readme) == []
+    assert sorted(n for n in names if f"{n}=" not in example) == []
