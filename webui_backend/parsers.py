@@ -12,11 +12,14 @@ from webui_backend.errors import PayloadTooLarge
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser with the body capped at DATA_UPLOAD_MAX_MEMORY_SIZE (413 past it).
 
-    DRF reads the raw stream, which bypasses Django's own cap on ``request.body``.
+    DRF reads the raw stream, which bypasses Django's own cap on ``request.body``. A view
+    that takes larger bodies uses a subclass naming another setting in ``limit_setting``.
     """
 
+    limit_setting = "DATA_UPLOAD_MAX_MEMORY_SIZE"
+
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = getattr(settings, self.limit_setting)
         request = (parser_context or {}).get("request")
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
         if declared and declared.isdigit() and int(declared) > limit:

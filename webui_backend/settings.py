@@ -162,8 +162,14 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-# JSON bodies larger than this are refused with 413 (file uploads have their own limit).
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_JSON_BODY_BYTES", default=2 * 1024 * 1024, minimum=1024)
+# JSON bodies larger than this are refused with 413 (file uploads and chat imports have their
+# own limits). A frontend that saves whole chats sends big bodies, hence 8 MiB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_JSON_BODY_BYTES", default=8 * 1024 * 1024, minimum=1024)
+# One message's content (text or parts), in bytes of JSON.
+CHAT_MESSAGE_MAX_BYTES = env_int("CHAT_MESSAGE_MAX_BYTES", default=1024 * 1024, minimum=1024)
+CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", default=200 * 1024 * 1024, minimum=1024)
+# The frontend's address, for share links; by default the address the request came to.
+WEBUI_URL = env_str("WEBUI_URL").rstrip("/")
 
 # --- Users and passwords --------------------------------------------------------------------
 AUTH_USER_MODEL = "users.User"
@@ -227,7 +233,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
-    "ENUM_NAME_OVERRIDES": {"DefaultUserRoleEnum": ["user", "pending"]},
+    "ENUM_NAME_OVERRIDES": {
+        "DefaultUserRoleEnum": ["user", "pending"],
+        "UserRoleEnum": "users.models.User.Role",
+        "MessageRoleEnum": "chats.models.Message.Role",
+    },
 }
 
 # --- Internationalisation, logging ----------------------------------------------------------

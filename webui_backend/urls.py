@@ -10,6 +10,7 @@ from webui_backend.health import HealthApi
 
 api_patterns = [
     path("", include("users.urls")),
+    path("chats/", include("chats.urls")),
 ]
 
 urlpatterns = [

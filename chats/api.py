@@ -1,0 +1,438 @@
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from chats import selectors, services
+from chats.errors import InvalidImport
+from chats.models import Chat, ChatShare
+from chats.serializers import (
+    TAG_MAX,
+    ChatFieldsSerializer,
+    ChatListItemOutputSerializer,
+    ChatOutputSerializer,
+    ContentField,
+    ImportInputSerializer,
+    MessageIdField,
+    MessageInputSerializer,
+    MessageOutputSerializer,
+    chat_body,
+    message_payload,
+)
+from users.models import User
+from users.permissions import IsApprovedUser
+from webui_backend.errors import Forbidden
+from webui_backend.idempotency import idempotent
+from webui_backend.parsers import JSONParser
+from webui_backend.serializers import StrictCharField, StrictSerializer
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Send the same key again to get the first answer instead of a second write.",
+)
+
+
+def refreshed(chat: Chat) -> Chat:
+    """The chat as stored now, with what its output needs prefetched."""
+    return selectors.chat_get_for_user(chat_id=chat.pk, user=chat.user)
+
+
+def chat_response(chat: Chat) -> Response:
+    return Response(ChatOutputSerializer(refreshed(chat)).data)
+
+
+class ChatListApi(APIView):
+    class FilterSerializer(serializers.Serializer):
+        archived = serializers.BooleanField(required=False, default=False)
+        pinned = serializers.BooleanField(required=False, allow_null=True, default=None)
+        tag = StrictCharField(required=False, max_length=TAG_MAX)
+        folder_id = StrictCharField(required=False, max_length=255, allow_blank=True)
+        q = StrictCharField(required=False, max_length=500, allow_blank=True)
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+        page = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
+        cursor = StrictCharField(required=False, max_length=500)
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: ChatListItemOutputSerializer(many=True)},
+        summary="My chats: pinned first, newest first",
+        description=(
+            "Unarchived chats unless `archived=true`. Paginate with `cursor` (the value of the "
+            "`X-Next-Cursor` response header; stable while chats change) or `page` (1-based)."
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        params = self.FilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        options = dict(params.validated_data)
+        limit, page, cursor = (
+            options.pop("limit"),
+            options.pop("page", None),
+            options.pop("cursor", None),
+        )
+        chats = selectors.chat_list_for_user(user=request.user, **options)
+        if cursor:
+            chats = selectors.after_cursor(chats, cursor)
+        elif page:
+            chats = chats[(page - 1) * limit :]
+        rows = list(chats[: limit + 1])
+        headers = {}
+        if len(rows) > limit:
+            rows = rows[:limit]
+            headers["X-Next-Cursor"] = selectors.encode_cursor(rows[-1])
+        return Response(ChatListItemOutputSerializer(rows, many=True).data, headers=headers)
+
+    @extend_schema(
+        responses={204: None}, summary="Delete all my chats", operation_id="chats_delete_all"
+    )
+    def delete(self, request: Request) -> Response:
+        services.chat_delete_all(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChatCreateApi(APIView):
+    class InputSerializer(StrictSerializer):
+        chat = ChatFieldsSerializer()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: ChatOutputSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Create a chat (with messages as a list or a whole history tree)",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+
+        def write() -> Response:
+            chat = services.chat_create(user=request.user, **data.validated_data["chat"])
+            return chat_response(chat)
+
+        return idempotent(request, scope="chats:new", write=write)
+
+
+class ChatDetailApi(APIView):
+    class InputSerializer(StrictSerializer):
+        chat = ChatFieldsSerializer()
+
+    @extend_schema(responses={200: ChatOutputSerializer}, summary="A chat with its messages")
+    def get(self, request: Request, chat_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        return Response(ChatOutputSerializer(chat).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: ChatOutputSerializer},
+        summary="Update a chat; `messages` becomes its active branch",
+        description=(
+            "Messages are matched by id. New ones are added; stored ones may change content; "
+            "none are ever removed (other branches and messages another client appended "
+            "meanwhile are kept). A list that contradicts stored parent links is 409."
+        ),
+    )
+    def post(self, request: Request, chat_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return chat_response(services.chat_update(chat, **data.validated_data["chat"]))
+
+    @extend_schema(responses={204: None}, summary="Delete a chat")
+    def delete(self, request: Request, chat_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        services.chat_delete(chat)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageAppendApi(APIView):
+    @extend_schema(
+        request=MessageInputSerializer,
+        responses={201: MessageOutputSerializer, 200: MessageOutputSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Append a message (to `parent_id`, else to the current leaf)",
+        description="201 when stored; 200 when a message with this client id already was.",
+    )
+    def post(self, request: Request, chat_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        data = MessageInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+
+        def write() -> Response:
+            message, created = services.message_append(chat, dict(data.validated_data))
+            return Response(message_payload(message), status=201 if created else 200)
+
+        return idempotent(request, scope=f"chat:{chat.pk}:messages", write=write)
+
+
+class MessageEditApi(APIView):
+    class InputSerializer(StrictSerializer):
+        content = ContentField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: MessageOutputSerializer},
+        summary="Edit a message into a new branch (its sibling becomes the current leaf)",
+    )
+    def post(self, request: Request, chat_id: str, message_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = services.message_edit(chat, message_id=message_id, **data.validated_data)
+        return Response(message_payload(message), status=status.HTTP_201_CREATED)
+
+
+class ChatCurrentApi(APIView):
+    class InputSerializer(StrictSerializer):
+        message_id = MessageIdField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: ChatOutputSerializer},
+        summary="Switch branch: make a message the current leaf",
+    )
+    def post(self, request: Request, chat_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return chat_response(services.chat_set_current(chat, **data.validated_data))
+
+
+class _FlagApi(APIView):
+    flag = ""
+
+    def post(self, request: Request, chat_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        data = self.InputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        chat = services.chat_set_flag(
+            chat, flag=self.flag, value=data.validated_data.get(self.flag)
+        )
+        return Response(ChatListItemOutputSerializer(chat).data)
+
+
+class ChatPinApi(_FlagApi):
+    flag = "pinned"
+
+    class InputSerializer(StrictSerializer):
+        pinned = serializers.BooleanField(required=False)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: ChatListItemOutputSerializer},
+        summary="Pin or unpin (no body: toggle)",
+    )
+    def post(self, request: Request, chat_id: str) -> Response:
+        return super().post(request, chat_id)
+
+
+class ChatArchiveApi(_FlagApi):
+    flag = "archived"
+
+    class InputSerializer(StrictSerializer):
+        archived = serializers.BooleanField(required=False)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: ChatListItemOutputSerializer},
+        summary="Archive or unarchive (no body: toggle)",
+    )
+    def post(self, request: Request, chat_id: str) -> Response:
+        return super().post(request, chat_id)
+
+
+class ChatArchiveAllApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: inline_serializer("ArchiveAll", {"archived": serializers.IntegerField()})},
+        summary="Archive all my chats",
+    )
+    def post(self, request: Request) -> Response:
+        return Response({"archived": services.chat_archive_all(user=request.user)})
+
+
+class TagListApi(APIView):
+    @extend_schema(
+        responses={
+            200: inline_serializer("TagOutput", {"name": serializers.CharField()}, many=True)
+        },
+        summary="My tags",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(
+            [{"name": tag.name} for tag in selectors.tag_list_for_user(user=request.user)]
+        )
+
+
+class ChatTagsApi(APIView):
+    class InputSerializer(StrictSerializer):
+        name = StrictCharField(max_length=TAG_MAX)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: ChatListItemOutputSerializer},
+        summary="Tag a chat",
+    )
+    def post(self, request: Request, chat_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.chat_tag_add(chat, **data.validated_data)
+        return Response(ChatListItemOutputSerializer(refreshed(chat)).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: ChatListItemOutputSerializer},
+        summary="Remove a tag from a chat",
+    )
+    def delete(self, request: Request, chat_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.chat_tag_remove(chat, **data.validated_data)
+        return Response(ChatListItemOutputSerializer(refreshed(chat)).data)
+
+
+class ChatCloneApi(APIView):
+    @extend_schema(request=None, responses={200: ChatOutputSerializer}, summary="Clone my chat")
+    def post(self, request: Request, chat_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        body = chat_body(chat, list(chat.messages.all()))
+        clone = services.chat_clone(user=request.user, title=f"Clone of {chat.title}", body=body)
+        return chat_response(clone)
+
+
+class ChatShareApi(APIView):
+    class InputSerializer(StrictSerializer):
+        require_auth = serializers.BooleanField(required=False, default=True)
+        expires_in = serializers.IntegerField(
+            required=False, min_value=60, max_value=10 * 365 * 86400
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        share_id = serializers.CharField()
+        url = serializers.CharField()
+        require_auth = serializers.BooleanField()
+        expires_at = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer},
+        summary="Share a snapshot of the chat (sharing again refreshes it)",
+        description="Readers must be signed in unless `require_auth` is false.",
+    )
+    def post(self, request: Request, chat_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        data = self.InputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        expires_in = data.validated_data.get("expires_in")
+        expires_at = datetime.now(tz=UTC) + timedelta(seconds=expires_in) if expires_in else None
+        share = services.chat_share(
+            chat, require_auth=data.validated_data["require_auth"], expires_at=expires_at
+        )
+        return Response(share_payload(request, share))
+
+    @extend_schema(responses={204: None}, summary="Revoke the share link")
+    def delete(self, request: Request, chat_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        services.chat_unshare(chat)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def share_payload(request: Request, share: ChatShare) -> dict[str, Any]:
+    base = settings.WEBUI_URL or request.build_absolute_uri("/").rstrip("/")
+    return {
+        "share_id": share.share_id,
+        "url": f"{base}/s/{share.share_id}",
+        "require_auth": share.require_auth,
+        "expires_at": int(share.expires_at.timestamp()) if share.expires_at else None,
+    }
+
+
+def readable_share(request: Request, share_id: str) -> ChatShare:
+    """A live share the requester may read: signed in (and approved) when the link says so."""
+    share = selectors.share_get(share_id=share_id)
+    if share.require_auth:
+        user = request.user
+        if not (user and user.is_authenticated):
+            raise NotAuthenticated("Sign in to read this shared chat.")
+        if user.role == User.Role.PENDING:
+            raise Forbidden(IsApprovedUser.message, "account_pending")
+    return share
+
+
+class SharedChatApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "SharedChat",
+                {
+                    "share_id": serializers.CharField(),
+                    "title": serializers.CharField(),
+                    "chat": serializers.DictField(),
+                    "shared_at": serializers.IntegerField(),
+                },
+            )
+        },
+        summary="Read a shared chat (a read-only snapshot)",
+    )
+    def get(self, request: Request, share_id: str) -> Response:
+        share = readable_share(request, share_id)
+        return Response({"share_id": share.share_id, **share.snapshot})
+
+
+class SharedChatCloneApi(APIView):
+    @extend_schema(
+        request=None, responses={200: ChatOutputSerializer}, summary="Clone a shared chat"
+    )
+    def post(self, request: Request, share_id: str) -> Response:
+        share = readable_share(request, share_id)
+        clone = services.chat_clone(
+            user=request.user, title=share.snapshot["title"], body=share.snapshot["chat"]
+        )
+        return chat_response(clone)
+
+
+class ChatExportApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Export all my chats as JSON")
+    def get(self, request: Request) -> StreamingHttpResponse:
+        response = StreamingHttpResponse(
+            selectors.chats_export_for_user(user=request.user), content_type="application/json"
+        )
+        response["Content-Disposition"] = 'attachment; filename="chats-export.json"'
+        return response
+
+
+class ImportParser(JSONParser):
+    """Exports can be large: imports get their own size limit."""
+
+    limit_setting = "CHAT_IMPORT_MAX_BYTES"
+
+
+class ChatImportApi(APIView):
+    parser_classes = [ImportParser]
+
+    @extend_schema(
+        request=ImportInputSerializer,
+        responses={200: ChatListItemOutputSerializer(many=True)},
+        summary="Import chats from an export (all or nothing)",
+    )
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.data, dict) or "format" not in request.data:
+            raise InvalidImport()
+        data = ImportInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        chats = services.chats_import(user=request.user, chats=data.validated_data["chats"])
+        listed = selectors.chat_list_by_ids(user=request.user, ids=[c.pk for c in chats])
+        return Response(ChatListItemOutputSerializer(listed, many=True).data)

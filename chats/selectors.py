@@ -1,0 +1,156 @@
+"""Reads of chats, already scoped to the acting user."""
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from chats.errors import ChatNotFound, ShareNotFound, TagNotFound
+from chats.models import Chat, ChatShare, Message, Tag
+from chats.serializers import EXPORT_FORMAT, EXPORT_VERSION, exported_chat
+from users.models import User
+from webui_backend.errors import AppError
+
+
+class InvalidCursor(AppError):
+    default_detail = "The cursor is malformed; use the one from X-Next-Cursor."
+    default_code = "invalid_cursor"
+
+
+def _parse_id(chat_id: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(chat_id))
+    except ValueError:
+        raise ChatNotFound() from None
+
+
+def chat_get_for_user(*, chat_id: Any, user: User) -> Chat:
+    """The user's chat, with tags and share link; missing, malformed and not-yours are one 404."""
+    chat = (
+        Chat.objects.select_related("share")
+        .prefetch_related("tags")
+        .filter(pk=_parse_id(chat_id), user=user)
+        .first()
+    )
+    if chat is None:
+        raise ChatNotFound()
+    return chat
+
+
+def chat_get_any(*, chat_id: Any) -> Chat:
+    """Any user's chat (the admin route: its callers log the access)."""
+    chat = (
+        Chat.objects.select_related("share")
+        .prefetch_related("tags")
+        .filter(pk=_parse_id(chat_id))
+        .first()
+    )
+    if chat is None:
+        raise ChatNotFound()
+    return chat
+
+
+def chat_list_for_user(
+    *,
+    user: User,
+    archived: bool = False,
+    pinned: bool | None = None,
+    tag: str | None = None,
+    folder_id: str | None = None,
+    q: str | None = None,
+) -> QuerySet[Chat]:
+    """The user's chats, pinned first then newest first; a stable order (id breaks ties)."""
+    chats = Chat.objects.filter(user=user, archived=archived).prefetch_related(
+        Prefetch("tags", queryset=Tag.objects.order_by("name"))
+    )
+    if pinned is not None:
+        chats = chats.filter(pinned=pinned)
+    if folder_id is not None:
+        chats = chats.filter(folder_id=folder_id)
+    if tag is not None:
+        found = (
+            Tag.objects.annotate(lname=Lower("name"))
+            .filter(user=user, lname=" ".join(tag.split()).lower())
+            .first()
+        )
+        if found is None:
+            raise TagNotFound()
+        chats = chats.filter(tags=found)
+    if q:
+        in_messages = Message.objects.filter(chat=OuterRef("pk"), text__icontains=q)
+        chats = chats.filter(Q(title__icontains=q) | Exists(in_messages))
+    return chats.order_by("-pinned", "-updated_at", "-id")
+
+
+def chat_list_by_ids(*, user: User, ids: list[Any]) -> QuerySet[Chat]:
+    return (
+        Chat.objects.filter(user=user, pk__in=ids)
+        .prefetch_related("tags")
+        .order_by("-pinned", "-updated_at", "-id")
+    )
+
+
+def encode_cursor(chat: Chat) -> str:
+    raw = json.dumps([chat.pinned, chat.updated_at.isoformat(), str(chat.pk)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def after_cursor(chats: QuerySet[Chat], cursor: str) -> QuerySet[Chat]:
+    """The chats that come after ``cursor`` in the list order (keyset pagination)."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        pinned, updated_raw, chat_id = json.loads(raw)
+        updated = datetime.fromisoformat(updated_raw)
+        if not isinstance(pinned, bool) or timezone.is_naive(updated):
+            raise ValueError
+        chat_uuid = uuid.UUID(chat_id)
+    except (ValueError, TypeError):
+        raise InvalidCursor() from None
+    return chats.filter(
+        Q(pinned__lt=pinned)
+        | Q(pinned=pinned, updated_at__lt=updated)
+        | Q(pinned=pinned, updated_at=updated, id__lt=chat_uuid)
+    )
+
+
+def tag_list_for_user(*, user: User) -> QuerySet[Tag]:
+    return Tag.objects.filter(user=user).order_by("name")
+
+
+def share_get(*, share_id: str) -> ChatShare:
+    """A live share link; unknown, revoked and expired are one 404."""
+    share = ChatShare.objects.filter(share_id=share_id).first()
+    if share is None or not share.is_live():
+        raise ShareNotFound()
+    return share
+
+
+def chats_export_for_user(*, user: User, batch: int = 200) -> Iterator[str]:
+    """The user's chats as one JSON document, produced in pieces (never all in memory)."""
+    header = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION}
+    header["exported_at"] = int(timezone.now().timestamp())
+    yield json.dumps(header)[:-1] + ', "chats": ['
+    ids = list(
+        Chat.objects.filter(user=user).order_by("created_at", "id").values_list("pk", flat=True)
+    )
+    first = True
+    for start in range(0, len(ids), batch):
+        chunk = (
+            Chat.objects.filter(pk__in=ids[start : start + batch])
+            .order_by("created_at", "id")
+            .prefetch_related(
+                "tags", Prefetch("messages", queryset=Message.objects.order_by("seq"))
+            )
+        )
+        for chat in chunk:
+            yield ("" if first else ",") + json.dumps(
+                exported_chat(chat, list(chat.messages.all()))
+            )
+            first = False
+    yield "]}"

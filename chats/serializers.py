@@ -1,0 +1,323 @@
+"""Shapes of chats and messages on the wire."""
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from chats.errors import MessageTooLarge
+from chats.models import Chat, Message
+from chats.tree import active_branch, children_of
+from webui_backend.serializers import StrictCharField, StrictSerializer, UnixTimestampField
+
+MESSAGE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+TITLE_MAX = 1000
+TAG_MAX = 100
+TIMESTAMP_MAX = 32_503_680_000  # the year 3000
+
+
+def content_text(content: str | list[dict[str, Any]]) -> str:
+    """The searchable plain text of a message's content."""
+    if isinstance(content, str):
+        return content
+    return "\n".join(
+        part["text"] for part in content if part.get("type") == "text" and "text" in part
+    )
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        ],
+        "description": "Text, or OpenAI-style content parts ({type: 'text', text}, ...).",
+    }
+)
+class ContentField(serializers.Field):
+    """Message content: a string, or a list of OpenAI-style parts. Too large is 413."""
+
+    default_error_messages = {
+        "invalid": "Must be a string or a list of content parts.",
+        "part": "Each content part must be an object with a string 'type'.",
+        "text": "A 'text' part needs a string 'text'.",
+    }
+
+    def to_internal_value(self, data: Any) -> str | list[dict[str, Any]]:
+        if isinstance(data, list):
+            for part in data:
+                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                    self.fail("part")
+                if part["type"] == "text" and not isinstance(part.get("text"), str):
+                    self.fail("text")
+        elif not isinstance(data, str):
+            self.fail("invalid")
+        if "\x00" in json.dumps(data):
+            raise serializers.ValidationError("Null characters are not allowed.")
+        size = len(json.dumps(data, ensure_ascii=False).encode())
+        if size > settings.CHAT_MESSAGE_MAX_BYTES:
+            raise MessageTooLarge(
+                f"The message is {size} bytes; this server accepts at most "
+                f"{settings.CHAT_MESSAGE_MAX_BYTES}."
+            )
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class MessageIdField(StrictCharField):
+    default_error_messages = {
+        "invalid": "Must be a string.",
+        "pattern": "Use 1-128 letters, digits and _ . : - only.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=128, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if value and not MESSAGE_ID_PATTERN.match(value):
+            self.fail("pattern")
+        return value
+
+
+class MessageInputSerializer(StrictSerializer):
+    id = MessageIdField(required=False)
+    parent_id = MessageIdField(required=False, allow_null=True, allow_blank=True)
+    parentId = MessageIdField(
+        required=False, allow_null=True, allow_blank=True
+    )  # Open WebUI spells it so
+    childrenIds = serializers.ListField(
+        required=False, write_only=True
+    )  # derived from parents; ignored
+    role = serializers.ChoiceField(choices=Message.Role.choices)
+    content = ContentField()
+    model = StrictCharField(max_length=255, required=False, allow_blank=True)
+    usage = serializers.DictField(required=False, allow_null=True)
+    timestamp = serializers.IntegerField(required=False, min_value=0, max_value=TIMESTAMP_MAX)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        camel = attrs.pop("parentId", None)
+        attrs.pop("childrenIds", None)
+        if attrs.get("parent_id") is None and camel is not None:
+            attrs["parent_id"] = camel
+        if attrs.get("usage") is not None and len(json.dumps(attrs["usage"])) > 10_000:
+            raise serializers.ValidationError({"usage": ["Usage is too large."]})
+        return attrs
+
+
+@dataclass(frozen=True)
+class MessageIn:
+    """A validated message from a client, before it is stored."""
+
+    message_id: str
+    parent_message_id: str
+    role: str
+    content: Any
+    model: str = ""
+    usage: dict | None = None
+    timestamp: datetime | None = None
+
+    @classmethod
+    def from_validated(cls, data: dict[str, Any], *, message_id: str, parent: str) -> "MessageIn":
+        stamp = data.get("timestamp")
+        return cls(
+            message_id=message_id,
+            parent_message_id=parent,
+            role=data["role"],
+            content=data["content"],
+            model=data.get("model", ""),
+            usage=data.get("usage"),
+            timestamp=datetime.fromtimestamp(stamp, tz=UTC) if stamp is not None else None,
+        )
+
+
+class HistoryInputSerializer(StrictSerializer):
+    """Open WebUI's tree: ``{messages: {id: message}, current_id}`` (``currentId`` also read)."""
+
+    messages = serializers.DictField(child=MessageInputSerializer())
+    current_id = MessageIdField(required=False, allow_blank=True, allow_null=True)
+    currentId = MessageIdField(required=False, allow_blank=True, allow_null=True)
+
+
+class TagNamesField(serializers.ListField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=StrictCharField(max_length=TAG_MAX), max_length=50, **kwargs)
+
+
+class ChatFieldsSerializer(StrictSerializer):
+    """The ``chat`` object of create and update requests."""
+
+    title = StrictCharField(max_length=TITLE_MAX, required=False, allow_blank=True)
+    models = serializers.ListField(
+        child=StrictCharField(max_length=255), max_length=20, required=False
+    )
+    messages = serializers.ListField(child=MessageInputSerializer(), required=False)
+    history = HistoryInputSerializer(required=False)
+    tags = TagNamesField(required=False)
+    folder_id = StrictCharField(max_length=255, required=False, allow_blank=True)
+    pinned = serializers.BooleanField(required=False)
+    archived = serializers.BooleanField(required=False)
+
+
+# --- Export and import ------------------------------------------------------------------------
+
+EXPORT_FORMAT = "webui-backend.chats"
+EXPORT_VERSION = 1
+
+
+class UnixSecondsField(serializers.IntegerField):
+    """Unix seconds in, an aware datetime out."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=0, max_value=TIMESTAMP_MAX, **kwargs)
+
+    def to_internal_value(self, data: Any) -> datetime:
+        return datetime.fromtimestamp(super().to_internal_value(data), tz=UTC)
+
+
+class ExportedMessageSerializer(MessageInputSerializer):
+    id = MessageIdField()
+
+
+class ExportedChatSerializer(StrictSerializer):
+    id = serializers.UUIDField(required=False, format="hex_verbose")
+    title = StrictCharField(max_length=TITLE_MAX, allow_blank=True)
+    models = serializers.ListField(child=StrictCharField(max_length=255), max_length=20)
+    folder_id = StrictCharField(max_length=255, allow_blank=True, allow_null=True)
+    pinned = serializers.BooleanField()
+    archived = serializers.BooleanField()
+    tags = TagNamesField()
+    current_id = MessageIdField(allow_blank=True, allow_null=True)
+    created_at = UnixSecondsField()
+    updated_at = UnixSecondsField()
+    messages = serializers.ListField(child=ExportedMessageSerializer())
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["folder_id"] = attrs.get("folder_id") or ""
+        return attrs
+
+
+class ImportInputSerializer(StrictSerializer):
+    """The file ``GET /api/chats/export`` writes."""
+
+    format = serializers.ChoiceField(choices=[EXPORT_FORMAT])
+    version = serializers.ChoiceField(choices=[EXPORT_VERSION])
+    exported_at = serializers.IntegerField(required=False)
+    chats = serializers.ListField(child=ExportedChatSerializer(), max_length=100_000)
+
+
+def exported_chat(chat: Chat, messages: list[Message]) -> dict[str, Any]:
+    return {
+        "id": str(chat.pk),
+        "title": chat.title,
+        "models": chat.model_ids,
+        "folder_id": chat.folder_id or None,
+        "pinned": chat.pinned,
+        "archived": chat.archived,
+        "tags": [tag.name for tag in chat.tags.all()],
+        "current_id": chat.current_id or None,
+        "created_at": unix(chat.created_at),
+        "updated_at": unix(chat.updated_at),
+        "messages": [message_payload(m) for m in messages],
+    }
+
+
+# --- Output ----------------------------------------------------------------------------------
+
+
+def unix(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def message_payload(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.message_id,
+        "parent_id": message.parent_message_id or None,
+        "role": message.role,
+        "content": message.content,
+        "model": message.model,
+        "usage": message.usage,
+        "timestamp": unix(message.created_at),
+    }
+
+
+def chat_body(chat: Chat, messages: list[Message]) -> dict[str, Any]:
+    """The ``chat`` object: the active branch as ``messages`` plus the whole ``history`` tree."""
+    by_id = {m.message_id: m for m in messages}
+    children = children_of(messages)
+    history = {}
+    for message in messages:
+        payload = message_payload(message)
+        payload["children_ids"] = children.get(message.message_id, [])
+        history[message.message_id] = payload
+    return {
+        "title": chat.title,
+        "models": chat.model_ids,
+        "messages": [history[m.message_id] for m in active_branch(by_id, chat.current_id)],
+        "history": {"messages": history, "current_id": chat.current_id or None},
+    }
+
+
+class MessageOutputSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    parent_id = serializers.CharField(allow_null=True)
+    children_ids = serializers.ListField(child=serializers.CharField(), required=False)
+    role = serializers.ChoiceField(choices=Message.Role.choices)
+    content = ContentField()
+    model = serializers.CharField()
+    usage = serializers.DictField(allow_null=True)
+    timestamp = serializers.IntegerField()
+
+
+class HistoryOutputSerializer(serializers.Serializer):
+    messages = serializers.DictField(child=MessageOutputSerializer())
+    current_id = serializers.CharField(allow_null=True)
+
+
+class ChatBodyOutputSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    models = serializers.ListField(child=serializers.CharField())
+    messages = MessageOutputSerializer(many=True)
+    history = HistoryOutputSerializer()
+
+
+class ChatListItemOutputSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    user_id = serializers.CharField()
+    title = serializers.CharField()
+    created_at = UnixTimestampField()
+    updated_at = UnixTimestampField()
+    pinned = serializers.BooleanField()
+    archived = serializers.BooleanField()
+    folder_id = serializers.CharField(allow_null=True)
+    tags = serializers.SerializerMethodField()
+
+    def get_tags(self, chat: Chat) -> list[str]:
+        return [tag.name for tag in chat.tags.all()]
+
+    def to_representation(self, chat: Chat) -> dict[str, Any]:
+        data = super().to_representation(chat)
+        data["folder_id"] = chat.folder_id or None
+        return data
+
+
+class ChatOutputSerializer(ChatListItemOutputSerializer):
+    chat = serializers.SerializerMethodField()
+    share_id = serializers.SerializerMethodField()
+
+    @extend_schema_field(ChatBodyOutputSerializer)
+    def get_chat(self, chat: Chat) -> dict[str, Any]:
+        return chat_body(chat, list(chat.messages.all()))
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_share_id(self, chat: Chat) -> str | None:
+        share = getattr(chat, "share", None)
+        return share.share_id if share is not None and share.is_live() else None

@@ -1,0 +1,518 @@
+"""Every write to chats, messages, tags and share links.
+
+Writes that touch a chat's messages lock the chat row first (SELECT ... FOR UPDATE; SQLite's
+IMMEDIATE transactions on the embedded default), so concurrent appends are serialised: each
+gets the next sequence number and sees the leaf the previous one left.
+"""
+
+import secrets
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from chats.errors import (
+    HistoryConflict,
+    InvalidHistory,
+    InvalidImport,
+    MessageIdConflict,
+    MessageNotFound,
+    TagNotFound,
+)
+from chats.models import Chat, ChatShare, Message, Tag
+from chats.serializers import MessageIn, chat_body, content_text, message_payload
+from chats.tree import topological
+from realtime.events import chat_room, publish
+from users.models import User
+
+
+def new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+# --- building message lists from requests ----------------------------------------------------
+
+
+def messages_from_list(items: list[dict[str, Any]]) -> list[MessageIn]:
+    """A linear list of messages: each one's parent is the one before it."""
+    result: list[MessageIn] = []
+    previous = ""
+    for item in items:
+        message_id = item.get("id") or new_message_id()
+        given_parent = item.get("parent_id")
+        if given_parent is not None and given_parent != previous:
+            raise InvalidHistory(
+                f"Message {message_id!r} names parent {given_parent!r}, but in a list each "
+                f"message's parent is the one before it ({previous or 'none'!r})."
+            )
+        result.append(MessageIn.from_validated(item, message_id=message_id, parent=previous))
+        previous = message_id
+    topological(result)  # duplicate ids
+    return result
+
+
+def messages_from_history(history: dict[str, Any]) -> tuple[list[MessageIn], str]:
+    """Open WebUI's tree ``{messages: {id: message}, current_id}``, parents first."""
+    nodes = []
+    for key, item in history["messages"].items():
+        if item.get("id") and item["id"] != key:
+            raise InvalidHistory(f"Message keyed {key!r} says its id is {item['id']!r}.")
+        parent = item.get("parent_id") or ""
+        nodes.append(MessageIn.from_validated(item, message_id=key, parent=parent))
+    ordered = topological(nodes)
+    current = history.get("current_id") or history.get("currentId") or ""
+    if current and current not in history["messages"]:
+        raise InvalidHistory(f"current_id {current!r} is not one of the messages.")
+    if not current and ordered:
+        current = ordered[-1].message_id
+    return ordered, current
+
+
+def _insert_messages(chat: Chat, items: Iterable[MessageIn], now: datetime) -> list[Message]:
+    """Insert ``items`` (parents first) after the chat's last sequence number, in one statement."""
+    rows = []
+    seq = chat.last_seq
+    for item in items:
+        seq += 1
+        rows.append(
+            Message(
+                chat=chat,
+                message_id=item.message_id,
+                parent_message_id=item.parent_message_id,
+                seq=seq,
+                role=item.role,
+                content=item.content,
+                text=content_text(item.content),
+                model=item.model,
+                usage=item.usage,
+                created_at=item.timestamp or now,
+                updated_at=now,
+            )
+        )
+    Message.objects.bulk_create(rows, batch_size=500)
+    chat.last_seq = seq
+    return rows
+
+
+def _locked(chat: Chat) -> Chat:
+    return Chat.objects.select_for_update().get(pk=chat.pk)
+
+
+def _broadcast_messages(chat: Chat, messages: list[Message]) -> None:
+    for message in messages:
+        publish(
+            chat_room(chat.pk), "message", {"chat_id": str(chat.pk), **message_payload(message)}
+        )
+
+
+# --- chats -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def chat_create(
+    *,
+    user: User,
+    title: str = "",
+    models: list[str] | None = None,
+    messages: list[dict[str, Any]] | None = None,
+    history: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    folder_id: str = "",
+    pinned: bool = False,
+    archived: bool = False,
+) -> Chat:
+    """Create a chat with its first messages (a list, or a whole tree as ``history``)."""
+    if history is not None:
+        items, current = messages_from_history(history)
+    else:
+        items = messages_from_list(messages or [])
+        current = items[-1].message_id if items else ""
+    now = timezone.now()
+    chat = Chat.objects.create(
+        user=user,
+        title=title.strip() or "New Chat",
+        model_ids=models or [],
+        folder_id=folder_id,
+        pinned=pinned,
+        archived=archived,
+        current_id=current,
+        created_at=now,
+        updated_at=now,
+    )
+    _insert_messages(chat, items, now)
+    chat.save(update_fields=["last_seq"])
+    if tags:
+        _set_tags(chat, tags)
+    return chat
+
+
+@transaction.atomic
+def chat_update(chat: Chat, **fields: Any) -> Chat:
+    """Change a chat's title, models, folder, flags, tags and active branch.
+
+    ``messages`` becomes the active branch, matched by message id. Messages the list does not
+    name are kept (they are other branches, or were appended by another client meanwhile), so
+    an update from a stale view never drops anything. An existing message may change its
+    content, but not its place in the tree: a list that contradicts the stored parent links is
+    answered with HistoryConflict (409), and the client reloads.
+    """
+    chat = _locked(chat)
+    now = timezone.now()
+    for name in ("title", "folder_id", "pinned", "archived"):
+        if name in fields:
+            setattr(chat, name, fields[name])
+    if "title" in fields:
+        chat.title = fields["title"].strip() or "New Chat"
+    if "models" in fields:
+        chat.model_ids = fields["models"]
+    if "history" in fields:
+        _merge_history(chat, fields["history"], now)
+    elif "messages" in fields:
+        _merge_branch(chat, fields["messages"], now)
+    if "tags" in fields:
+        _set_tags(chat, fields["tags"])
+    chat.updated_at = now
+    chat.save()
+    return chat
+
+
+def _merge_branch(chat: Chat, items: list[dict[str, Any]], now: datetime) -> None:
+    stored = {m.message_id: m for m in chat.messages.all()}
+    previous = ""
+    seen: set[str] = set()
+    changed: list[Message] = []
+    new: list[MessageIn] = []
+    for item in items:
+        message_id = item.get("id") or new_message_id()
+        if message_id in seen:
+            raise InvalidHistory(f"Message id {message_id!r} appears twice.")
+        seen.add(message_id)
+        given_parent = item.get("parent_id")
+        if given_parent is not None and given_parent != previous:
+            raise InvalidHistory(
+                f"Message {message_id!r} names parent {given_parent!r}, but in a list each "
+                f"message's parent is the one before it ({previous or 'none'!r})."
+            )
+        existing = stored.get(message_id)
+        if existing is None:
+            new.append(MessageIn.from_validated(item, message_id=message_id, parent=previous))
+        elif existing.parent_message_id != previous:
+            raise HistoryConflict()
+        elif _apply_changes(existing, item, now):
+            changed.append(existing)
+        previous = message_id
+    if changed:
+        Message.objects.bulk_update(
+            changed, ["role", "content", "text", "model", "usage", "updated_at"], batch_size=500
+        )
+    _broadcast_messages(chat, _insert_messages(chat, new, now))
+    chat.current_id = previous
+
+
+def _merge_history(chat: Chat, history: dict[str, Any], now: datetime) -> None:
+    """Add the tree's unknown messages; known ones must keep their parents (else 409)."""
+    stored = {m.message_id: m for m in chat.messages.all()}
+    items, current = messages_from_history({**history, "current_id": ""})
+    new = []
+    changed = []
+    for item in items:
+        existing = stored.get(item.message_id)
+        if existing is None:
+            new.append(item)
+        elif existing.parent_message_id != item.parent_message_id:
+            raise HistoryConflict()
+        elif _apply_changes(existing, history["messages"][item.message_id], now):
+            changed.append(existing)
+    topological(new, known_ids=stored.keys())
+    if changed:
+        Message.objects.bulk_update(
+            changed, ["role", "content", "text", "model", "usage", "updated_at"], batch_size=500
+        )
+    _broadcast_messages(chat, _insert_messages(chat, new, now))
+    chat.current_id = history.get("current_id") or history.get("currentId") or current
+
+
+def _apply_changes(message: Message, item: dict[str, Any], now: datetime) -> bool:
+    changed = False
+    for field in ("role", "content", "model", "usage"):
+        if field in item and getattr(message, field) != item[field]:
+            setattr(message, field, item[field])
+            changed = True
+    if changed:
+        message.text = content_text(message.content)
+        message.updated_at = now
+    return changed
+
+
+@transaction.atomic
+def chat_set_flag(chat: Chat, *, flag: str, value: bool | None) -> Chat:
+    """Set ``pinned`` or ``archived``; ``None`` toggles it (as Open WebUI's routes do)."""
+    chat = _locked(chat)
+    setattr(chat, flag, (not getattr(chat, flag)) if value is None else value)
+    chat.updated_at = timezone.now()
+    chat.save(update_fields=[flag, "updated_at"])
+    return chat
+
+
+def chat_archive_all(*, user: User) -> int:
+    """Archive every chat of ``user``; returns how many changed."""
+    return Chat.objects.filter(user=user, archived=False).update(
+        archived=True, updated_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def chat_delete(chat: Chat) -> None:
+    """Delete a chat with its messages, tags links and share link."""
+    Chat.objects.filter(pk=chat.pk).delete()
+    _delete_unused_tags(chat.user_id)
+
+
+@transaction.atomic
+def chat_delete_all(*, user: User) -> int:
+    """Delete every chat of ``user`` (messages and share links with them); returns how many."""
+    count = Chat.objects.filter(user=user).count()
+    Chat.objects.filter(user=user).delete()
+    Tag.objects.filter(user=user).delete()
+    return count
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def message_append(chat: Chat, data: dict[str, Any]) -> tuple[Message, bool]:
+    """Append one message; returns it and whether it was created.
+
+    The parent is ``parent_id`` when given (null: a new root), else the current leaf. The new
+    message becomes the leaf. Sending the same client-chosen id again returns the stored
+    message; the same id with different content is MessageIdConflict.
+    """
+    chat = _locked(chat)
+    message_id = data.get("id") or new_message_id()
+    stored_ids = set(chat.messages.values_list("message_id", flat=True))
+    parent = data["parent_id"] or "" if "parent_id" in data else chat.current_id
+    if message_id in stored_ids:
+        existing = chat.messages.get(message_id=message_id)
+        same = (
+            existing.role == data["role"]
+            and existing.content == data["content"]
+            and ("parent_id" not in data or existing.parent_message_id == parent)
+        )
+        if not same:
+            raise MessageIdConflict()
+        return existing, False
+    if parent and parent not in stored_ids:
+        raise InvalidHistory(f"The parent message {parent!r} is not in this chat.")
+    now = timezone.now()
+    item = MessageIn.from_validated(data, message_id=message_id, parent=parent)
+    (message,) = _insert_messages(chat, [item], now)
+    chat.current_id = message_id
+    chat.updated_at = now
+    chat.save(update_fields=["current_id", "last_seq", "updated_at"])
+    _broadcast_messages(chat, [message])
+    return message, True
+
+
+@transaction.atomic
+def message_edit(chat: Chat, *, message_id: str, content: Any, role: str | None = None) -> Message:
+    """Edit a message into a new branch: a sibling with the new content becomes the leaf."""
+    chat = _locked(chat)
+    original = chat.messages.filter(message_id=message_id).first()
+    if original is None:
+        raise MessageNotFound()
+    now = timezone.now()
+    item = MessageIn(
+        message_id=new_message_id(),
+        parent_message_id=original.parent_message_id,
+        role=role or original.role,
+        content=content,
+        model=original.model,
+    )
+    (message,) = _insert_messages(chat, [item], now)
+    chat.current_id = message.message_id
+    chat.updated_at = now
+    chat.save(update_fields=["current_id", "last_seq", "updated_at"])
+    _broadcast_messages(chat, [message])
+    return message
+
+
+@transaction.atomic
+def chat_set_current(chat: Chat, *, message_id: str) -> Chat:
+    """Make ``message_id`` the leaf of the active branch (switching branches)."""
+    chat = _locked(chat)
+    if not chat.messages.filter(message_id=message_id).exists():
+        raise MessageNotFound()
+    chat.current_id = message_id
+    chat.updated_at = timezone.now()
+    chat.save(update_fields=["current_id", "updated_at"])
+    return chat
+
+
+# --- tags ------------------------------------------------------------------------------------
+
+
+def _tags_for(user_id: Any, names: Iterable[str]) -> list[Tag]:
+    wanted: dict[str, str] = {}
+    for name in names:
+        clean = " ".join(name.split())
+        if clean:
+            wanted.setdefault(clean.lower(), clean)
+    if not wanted:
+        return []
+    have = {
+        tag.name.lower(): tag
+        for tag in Tag.objects.annotate(lname=Lower("name")).filter(
+            user_id=user_id, lname__in=wanted
+        )
+    }
+    missing = [Tag(user_id=user_id, name=wanted[key]) for key in wanted if key not in have]
+    for tag in missing:  # few at a time; each may race with another request creating it
+        with transaction.atomic():
+            tag.save()
+        have[tag.name.lower()] = tag
+    return [have[key] for key in wanted]
+
+
+def _set_tags(chat: Chat, names: list[str]) -> None:
+    chat.tags.set(_tags_for(chat.user_id, names))
+    _delete_unused_tags(chat.user_id)
+
+
+def _delete_unused_tags(user_id: Any) -> None:
+    Tag.objects.filter(user_id=user_id, chats__isnull=True).delete()
+
+
+@transaction.atomic
+def chat_tag_add(chat: Chat, *, name: str) -> Chat:
+    chat.tags.add(*_tags_for(chat.user_id, [name]))
+    Chat.objects.filter(pk=chat.pk).update(updated_at=timezone.now())
+    return chat
+
+
+@transaction.atomic
+def chat_tag_remove(chat: Chat, *, name: str) -> Chat:
+    tag = chat.tags.annotate(lname=Lower("name")).filter(lname=" ".join(name.split()).lower())
+    found = tag.first()
+    if found is None:
+        raise TagNotFound()
+    chat.tags.remove(found)
+    _delete_unused_tags(chat.user_id)
+    return chat
+
+
+# --- clone, share, import ----------------------------------------------------------------------
+
+
+def _copy_messages(messages: Iterable[dict[str, Any]]) -> list[MessageIn]:
+    return [
+        MessageIn(
+            message_id=m["id"],
+            parent_message_id=m["parent_id"] or "",
+            role=m["role"],
+            content=m["content"],
+            model=m.get("model") or "",
+            usage=m.get("usage"),
+            timestamp=datetime.fromtimestamp(m["timestamp"], tz=UTC),
+        )
+        for m in messages
+    ]
+
+
+@transaction.atomic
+def chat_clone(*, user: User, title: str, body: dict[str, Any]) -> Chat:
+    """A new chat of ``user`` holding a copy of ``body`` (a chat body or a share snapshot)."""
+    history = body["history"]
+    items = _copy_messages(history["messages"].values())
+    now = timezone.now()
+    chat = Chat.objects.create(
+        user=user,
+        title=title,
+        model_ids=body.get("models") or [],
+        current_id=history.get("current_id") or "",
+        created_at=now,
+        updated_at=now,
+    )
+    _insert_messages(chat, items, now)
+    chat.save(update_fields=["last_seq"])
+    return chat
+
+
+@transaction.atomic
+def chat_share(chat: Chat, *, require_auth: bool, expires_at: datetime | None) -> ChatShare:
+    """Share a snapshot of the chat as it is now; sharing again refreshes the same link."""
+    chat = _locked(chat)
+    now = timezone.now()
+    body = chat_body(chat, list(chat.messages.all()))
+    snapshot = {"title": chat.title, "chat": body, "shared_at": int(now.timestamp())}
+    share, created = ChatShare.objects.get_or_create(
+        chat=chat,
+        defaults={
+            "share_id": secrets.token_urlsafe(24),  # 192 bits
+            "snapshot": snapshot,
+            "require_auth": require_auth,
+            "expires_at": expires_at,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    if not created:
+        share.snapshot = snapshot
+        share.require_auth = require_auth
+        share.expires_at = expires_at
+        share.updated_at = now
+        share.save()
+    return share
+
+
+def chat_unshare(chat: Chat) -> None:
+    """Revoke the chat's share link; its id never works again."""
+    ChatShare.objects.filter(chat=chat).delete()
+
+
+@transaction.atomic
+def chats_import(*, user: User, chats: list[dict[str, Any]]) -> list[Chat]:
+    """Create the chats of a validated export (see ``ImportInputSerializer``). All or nothing.
+
+    A chat keeps its id unless that id is taken (then it gets a new one), so moving chats to
+    another server keeps their links; importing into the same account makes copies.
+    """
+    ids = [c["id"] for c in chats if c.get("id")]
+    taken = set(Chat.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    created = []
+    for index, data in enumerate(chats):
+        items = [
+            MessageIn.from_validated(m, message_id=m["id"], parent=m.get("parent_id") or "")
+            for m in data["messages"]
+        ]
+        try:
+            items = topological(items)
+        except InvalidHistory as exc:
+            raise InvalidImport(f"Chat {index}: {exc.detail}") from None
+        current = data.get("current_id") or ""
+        if current and current not in {item.message_id for item in items}:
+            raise InvalidImport(f"Chat {index}: current_id {current!r} is not one of its messages.")
+        chat_id = data.get("id")
+        chat = Chat.objects.create(
+            id=chat_id if chat_id and chat_id not in taken else uuid.uuid4(),
+            user=user,
+            title=data["title"],
+            model_ids=data["models"],
+            folder_id=data["folder_id"],
+            pinned=data["pinned"],
+            archived=data["archived"],
+            current_id=current,
+            created_at=data["created_at"],
+            updated_at=data["updated_at"],
+        )
+        taken.add(chat.pk)
+        _insert_messages(chat, items, data["created_at"])
+        chat.save(update_fields=["last_seq"])
+        if data["tags"]:
+            _set_tags(chat, data["tags"])
+        created.append(chat)
+    return created
