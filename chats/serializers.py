@@ -31,6 +31,16 @@ def content_text(content: str | list[dict[str, Any]]) -> str:
     )
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 @extend_schema_field(
     {
         "oneOf": [
@@ -58,7 +68,7 @@ class ContentField(serializers.Field):
                     self.fail("text")
         elif not isinstance(data, str):
             self.fail("invalid")
-        if "\x00" in json.dumps(data):
+        if _has_nul(data):  # PostgreSQL cannot store U+0000 in text or jsonb
             raise serializers.ValidationError("Null characters are not allowed.")
         size = len(json.dumps(data, ensure_ascii=False).encode())
         if size > settings.CHAT_MESSAGE_MAX_BYTES:
@@ -108,8 +118,9 @@ class MessageInputSerializer(StrictSerializer):
         attrs.pop("childrenIds", None)
         if attrs.get("parent_id") is None and camel is not None:
             attrs["parent_id"] = camel
-        if attrs.get("usage") is not None and len(json.dumps(attrs["usage"])) > 10_000:
-            raise serializers.ValidationError({"usage": ["Usage is too large."]})
+        usage = attrs.get("usage")
+        if usage is not None and (len(json.dumps(usage)) > 10_000 or _has_nul(usage)):
+            raise serializers.ValidationError({"usage": ["Usage is too large or malformed."]})
         return attrs
 
 
@@ -176,11 +187,13 @@ EXPORT_VERSION = 1
 class UnixSecondsField(serializers.IntegerField):
     """Unix seconds in, an aware datetime out."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(min_value=0, max_value=TIMESTAMP_MAX, **kwargs)
+    default_error_messages = {"range": "Must be Unix seconds between 0 and the year 3000."}
 
     def to_internal_value(self, data: Any) -> datetime:
-        return datetime.fromtimestamp(super().to_internal_value(data), tz=UTC)
+        seconds = super().to_internal_value(data)
+        if not 0 <= seconds <= TIMESTAMP_MAX:
+            self.fail("range")
+        return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 class ExportedMessageSerializer(MessageInputSerializer):

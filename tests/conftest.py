@@ -75,3 +75,21 @@ def as_user(api: APIClient) -> Callable[[User], APIClient]:
         return api
 
     return login
+
+
+@pytest.fixture
+def client_of() -> Callable[[User], APIClient]:
+    """A fresh API client carrying an access token of the given user."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    def make(user: User) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def stranger(make_user: Callable[..., User]) -> User:
+    return make_user(email="stranger@example.com", name="Sam Stranger")

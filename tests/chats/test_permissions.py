@@ -1,0 +1,89 @@
+"""Another user's chat is 404 on every route: its existence is never revealed."""
+
+from collections.abc import Callable
+
+import pytest
+from rest_framework.test import APIClient
+
+from chats.models import Chat, ChatShare, Message
+from tests.chats.helpers import create_chat, msg
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+ROUTES = [
+    ("get", "", None),
+    ("post", "", {"chat": {"title": "hijacked"}}),
+    ("delete", "", None),
+    ("post", "/messages", msg("user", "intrusion")),
+    ("post", "/messages/m1/edit", {"content": "x"}),
+    ("post", "/current", {"message_id": "m1"}),
+    ("post", "/pin", None),
+    ("post", "/archive", None),
+    ("post", "/tags", {"name": "x"}),
+    ("delete", "/tags", {"name": "x"}),
+    ("post", "/clone", None),
+    ("post", "/share", None),
+    ("delete", "/share", None),
+]
+
+
+@pytest.mark.parametrize(("method", "suffix", "body"), ROUTES)
+def test_strangers_get_404_and_change_nothing(
+    client_of: Callable[[User], APIClient],
+    owner: User,
+    stranger: User,
+    method: str,
+    suffix: str,
+    body: dict | None,
+) -> None:
+    chat = create_chat(client_of(owner), title="mine", messages=[msg("user", "q", id="m1")])
+
+    response = getattr(client_of(stranger), method)(
+        f"/api/chats/{chat['id']}{suffix}", body, format="json"
+    )
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Chat not found.", "code": "chat_not_found"}
+    stored = Chat.objects.get()
+    assert stored.title == "mine"
+    assert not stored.pinned
+    assert not stored.archived
+    assert Message.objects.count() == 1
+    assert not ChatShare.objects.exists()
+    assert Chat.objects.filter(user=stranger).count() == 0
+
+
+@pytest.mark.parametrize("chat_id", ["not-a-uuid", "12345", "00000000-0000-0000-0000-000000000000"])
+def test_malformed_or_unknown_ids_are_404(
+    client_of: Callable[[User], APIClient], owner: User, chat_id: str
+) -> None:
+    response = client_of(owner).get(f"/api/chats/{chat_id}")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "chat_not_found"
+
+
+def test_lists_never_show_other_users_chats(
+    client_of: Callable[[User], APIClient], owner: User, stranger: User
+) -> None:
+    create_chat(client_of(owner), title="secret", tags=["t"])
+
+    assert client_of(stranger).get("/api/chats/").json() == []
+    assert client_of(stranger).get("/api/chats/", {"q": "secret"}).json() == []
+    assert client_of(stranger).get("/api/chats/tags").json() == []
+    assert client_of(stranger).get("/api/chats/", {"tag": "t"}).status_code == 404
+
+
+def test_signed_out_requests_are_401() -> None:
+    assert APIClient().get("/api/chats/").status_code == 401
+    assert APIClient().post("/api/chats/new", {"chat": {}}, format="json").status_code == 401
+
+
+def test_pending_accounts_are_403(client_of: Callable[[User], APIClient], make_user) -> None:  # type: ignore[no-untyped-def]
+    pending = make_user(role=User.Role.PENDING)
+
+    response = client_of(pending).get("/api/chats/")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "account_pending"

@@ -1,0 +1,49 @@
+"""The number of queries of list and get does not grow with the data."""
+
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from chats import services
+from tests.chats.helpers import create_chat, msg
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def count_queries(client: APIClient, url: str, **query: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, query)
+    assert response.status_code == 200
+    return len(captured)
+
+
+def test_list_queries_are_constant(client_of: Callable[[User], APIClient], owner: User) -> None:
+    client = client_of(owner)
+    create_chat(client, title="one", tags=["a"])
+    small = count_queries(client, "/api/chats/")
+    for n in range(30):
+        create_chat(client, title=f"c{n}", tags=[f"t{n}", "shared"], messages=[msg("user", "x")])
+
+    assert count_queries(client, "/api/chats/") == small
+    assert count_queries(client, "/api/chats/", q="x") == small
+
+
+def test_get_queries_are_constant(client_of: Callable[[User], APIClient], owner: User) -> None:
+    client = client_of(owner)
+    chat = create_chat(client, messages=[msg("user", "q")], tags=["a"])
+    url = f"/api/chats/{chat['id']}"
+    client.post(f"/api/chats/{chat['id']}/share", format="json")
+    small = count_queries(client, url)
+    stored = services.Chat.objects.get(pk=chat["id"])
+    services.chat_update(
+        stored,
+        messages=[{"id": "q0", "role": "user", "content": "q"}]
+        + [{"role": "assistant", "content": f"a{n}"} for n in range(200)],
+        tags=["a", "b", "c"],
+    )
+
+    assert count_queries(client, url) == small
