@@ -162,7 +162,7 @@ def chat_update(chat: Chat, **fields: Any) -> Chat:
     """
     chat = _locked(chat)
     now = timezone.now()
-    for name in ("title", "folder_id", "pinned", "archived"):
+    for name in ("folder_id", "pinned", "archived"):
         if name in fields:
             setattr(chat, name, fields[name])
     if "title" in fields:

@@ -1,12 +1,17 @@
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db import connections
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
 
 from chats.models import Chat, Message
+from realtime.events import chat_room, room_group
 from tests.chats.helpers import contents, create_chat, msg
 from users.models import User
 
@@ -251,8 +256,6 @@ def test_invalid_history_trees_are_400_and_create_nothing(
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_appends_all_land_in_a_defined_order(owner: User) -> None:
-    from rest_framework_simplejwt.tokens import AccessToken
-
     token = f"Bearer {AccessToken.for_user(owner)}"
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=token)
@@ -283,3 +286,23 @@ def test_concurrent_appends_all_land_in_a_defined_order(owner: User) -> None:
     assert sorted(contents(body)[1:]) == [f"m{i}" for i in range(6)]
     seqs = list(Message.objects.filter(chat_id=chat["id"]).values_list("seq", flat=True))
     assert sorted(seqs) == list(range(1, 8))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_appended_messages_are_published_to_the_chat_room(owner: User) -> None:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(owner)}")
+    chat = create_chat(client)
+
+    async def listen_and_receive() -> dict[str, Any]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(room_group(chat_room(chat["id"])), channel)
+        await asyncio.to_thread(append, client, chat["id"], msg("user", "broadcast me"))
+        return await asyncio.wait_for(layer.receive(channel), 5)
+
+    event = async_to_sync(listen_and_receive)()
+
+    assert event["event"] == "message"
+    assert event["data"]["chat_id"] == chat["id"]
+    assert event["data"]["content"] == "broadcast me"

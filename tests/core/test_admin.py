@@ -46,3 +46,13 @@ def test_ordinary_users_are_kept_out_of_the_admin(owner: User) -> None:
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("model", ["chat", "message", "tag", "chatshare"])
+def test_chat_models_have_admin_pages(admin_user: User, model: str) -> None:
+    client = Client()
+    client.force_login(admin_user)
+
+    response = client.get(f"/admin/chats/{model}/", {"q": "x"})
+
+    assert response.status_code == 200
