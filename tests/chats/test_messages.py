@@ -27,6 +27,14 @@ def append(client: APIClient, chat_id: str, body: dict[str, Any], **headers: str
     return client.post(f"/api/chats/{chat_id}/messages", body, format="json", **headers)
 
 
+def append_then_close(client: APIClient, chat_id: str, body: dict[str, Any]) -> Any:
+    """Append from a worker thread, handing its database connection back afterwards."""
+    try:
+        return append(client, chat_id, body)
+    finally:
+        connections.close_all()
+
+
 def test_append_goes_to_the_current_leaf(api_owner: APIClient) -> None:
     chat = create_chat(api_owner, messages=[msg("user", "q", id="m1")])
 
@@ -298,7 +306,7 @@ def test_appended_messages_are_published_to_the_chat_room(owner: User) -> None:
         layer = get_channel_layer()
         channel = await layer.new_channel()
         await layer.group_add(room_group(chat_room(chat["id"])), channel)
-        await asyncio.to_thread(append, client, chat["id"], msg("user", "broadcast me"))
+        await asyncio.to_thread(append_then_close, client, chat["id"], msg("user", "broadcast me"))
         return await asyncio.wait_for(layer.receive(channel), 5)
 
     event = async_to_sync(listen_and_receive)()
