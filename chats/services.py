@@ -103,9 +103,12 @@ def _locked(chat: Chat) -> Chat:
 
 
 def _broadcast_messages(chat: Chat, messages: list[Message]) -> None:
+    """Tell the chat's room about new messages, as the socket event ``message``."""
     for message in messages:
         publish(
-            chat_room(chat.pk), "message", {"chat_id": str(chat.pk), **message_payload(message)}
+            chat_room(chat.pk),
+            "message",
+            {"chat_id": str(chat.pk), "message": message_payload(message)},
         )
 
 

@@ -41,15 +41,36 @@ def room_group(room: str) -> str:
     return safe
 
 
+def is_replayable(room: str) -> bool:
+    """Chat rooms keep their events (with sequence numbers) for clients that reconnect."""
+    return room.startswith("chat:")
+
+
 def publish(room: str, event: str, data: dict[str, Any]) -> None:
     """Send ``event`` with ``data`` to everyone in ``room`` after the current transaction commits.
 
-    Outside a transaction it sends at once. A failure to reach the channel layer is logged,
-    never raised: the write it reports has already happened.
+    In a chat room the event is also stored with the room's next sequence number (``seq`` in
+    the message), in the same transaction: numbers are dense and commit in order, because the
+    room's counter row stays locked until the transaction ends. Outside a transaction it is
+    sent at once. A failure to reach the channel layer is logged, never raised: the write it
+    reports has already happened.
     """
-    message = {"type": MESSAGE_TYPE, "room": room, "event": event, "data": data}
+    message: dict[str, Any] = {"type": MESSAGE_TYPE, "room": room, "event": event, "data": data}
+    if is_replayable(room):
+        message["seq"] = _store(room, event, data)
     group = room_group(room)
     transaction.on_commit(lambda: _send(group, message))
+
+
+@transaction.atomic
+def _store(room: str, event: str, data: dict[str, Any]) -> int:
+    from realtime.models import RoomCounter, RoomEvent
+
+    counter, _ = RoomCounter.objects.select_for_update().get_or_create(room=room)
+    counter.last_seq += 1
+    counter.save(update_fields=["last_seq"])
+    RoomEvent.objects.create(room=room, seq=counter.last_seq, event=event, data=data)
+    return counter.last_seq
 
 
 def _send(group: str, message: dict[str, Any]) -> None:

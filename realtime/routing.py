@@ -1,5 +1,5 @@
-"""Websocket routes. The realtime issue adds the consumers for ``/ws/`` and Socket.IO here."""
+from django.urls import path
 
-from django.urls import URLPattern
+from realtime.consumers import EventsConsumer
 
-websocket_urlpatterns: list[URLPattern] = []
+websocket_urlpatterns = [path("ws/", EventsConsumer.as_asgi())]

@@ -46,3 +46,22 @@ class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
             "bearerFormat": "JWT",
             "description": "An access token from /api/auths/signin, signup or refresh.",
         }
+
+
+def user_from_token(raw: object) -> User:
+    """The active user a bearer token (as sent by a socket client) stands for.
+
+    Raises AuthenticationFailed (or a subclass) for a missing, malformed, expired or revoked
+    token, and for an account that is disabled or still pending approval.
+    """
+    from rest_framework.exceptions import AuthenticationFailed
+
+    if not isinstance(raw, str) or not raw.strip():
+        raise AuthenticationFailed("A token is required.", "not_authenticated")
+    auth = JWTAuthentication()
+    user = auth.get_user(auth.get_validated_token(raw.strip().encode()))
+    if user.role == User.Role.PENDING:
+        raise AuthenticationFailed(
+            "Your account is pending approval by an administrator.", "account_pending"
+        )
+    return user

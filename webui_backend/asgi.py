@@ -1,4 +1,7 @@
-"""The ASGI application: Django for HTTP, Channels for websockets (daphne or uvicorn)."""
+"""The ASGI application: Socket.IO at /socket.io/, Channels websockets at /ws/, Django for HTTP.
+
+Served by daphne; uvicorn works too.
+"""
 
 import os
 
@@ -7,14 +10,17 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webui_backend.settings")
 django_asgi_app = get_asgi_application()  # set up Django before importing consumers
 
+import socketio  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from realtime.origins import SameOriginOrAllowed  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
+from realtime.socketio_app import sio  # noqa: E402
 
-application = ProtocolTypeRouter(
+channels_app = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": SameOriginOrAllowed(URLRouter(websocket_urlpatterns)),
     }
 )
+application = socketio.ASGIApp(sio, other_asgi_app=channels_app, socketio_path="socket.io")

@@ -31,6 +31,8 @@ DEBUG = env_bool("DEBUG", default=False)
 # a server reachable by others should list its host names here.
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+# Browser origins (https://chat.example.com) allowed to open sockets besides this site's own.
+ALLOWED_ORIGINS = env_list("ALLOWED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
@@ -126,6 +128,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "prune-room-events": {"task": "realtime.tasks.room_events_prune_task", "schedule": 3600.0},
+}
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -137,17 +142,42 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CACHE_KEY_PREFIX", "webui")},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env_str("CACHE_KEY_PREFIX", "webui"),
+                "capacity": 1000,  # per socket: a burst of streamed tokens must not be dropped
+                "expiry": 60,
+            },
         }
     }
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
 else:  # one process, no services: sockets and tasks stay in-process
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 1000, "expiry": 60},
+        }
+    }
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
+
+# --- Sockets --------------------------------------------------------------------------------
+REALTIME_MAX_FRAME_BYTES = env_int(
+    "REALTIME_MAX_FRAME_BYTES", default=2 * 1024 * 1024, minimum=1024
+)
+REALTIME_EVENTS_PER_SECOND = env_int("REALTIME_EVENTS_PER_SECOND", default=20, minimum=1)
+REALTIME_EVENT_BURST = env_int("REALTIME_EVENT_BURST", default=40, minimum=1)
+REALTIME_MAX_CONNECTIONS_PER_USER = env_int(
+    "REALTIME_MAX_CONNECTIONS_PER_USER", default=20, minimum=1
+)
+REALTIME_PING_INTERVAL = env_int("REALTIME_PING_INTERVAL", default=25, minimum=1)
+REALTIME_PING_TIMEOUT = env_int("REALTIME_PING_TIMEOUT", default=20, minimum=1)
+# How many missed events one catch-up sends at most, and how long events are kept for it.
+REALTIME_REPLAY_MAX = env_int("REALTIME_REPLAY_MAX", default=1000, minimum=1)
+REALTIME_REPLAY_TTL = env_int("REALTIME_REPLAY_TTL", default=86400, minimum=60)
 
 # --- Files ----------------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or DATA_DIR / "uploads")

@@ -313,4 +313,4 @@ def test_appended_messages_are_published_to_the_chat_room(owner: User) -> None:
 
     assert event["event"] == "message"
     assert event["data"]["chat_id"] == chat["id"]
-    assert event["data"]["content"] == "broadcast me"
+    assert event["data"]["message"]["content"] == "broadcast me"

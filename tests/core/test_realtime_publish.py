@@ -39,6 +39,7 @@ def test_published_event_arrives_after_commit() -> None:
         "room": "chat:abc",
         "event": "message",
         "data": {"content": "hi"},
+        "seq": 1,
     }
 
 
@@ -65,3 +66,21 @@ def test_rooms_map_to_distinct_valid_group_names() -> None:
     for group in groups:
         assert len(group) < 100
         assert all(c.isalnum() or c in "_.-" for c in group)
+
+
+def test_chat_events_get_dense_sequence_numbers_and_are_kept() -> None:
+    from realtime.models import RoomEvent
+
+    def write_then_fail() -> None:
+        with transaction.atomic():
+            publish("chat:numbered", "message", {"n": "lost"})
+            raise RuntimeError("roll back")
+
+    publish("chat:numbered", "message", {"n": 1})
+    with pytest.raises(RuntimeError):
+        write_then_fail()
+    publish("chat:numbered", "message", {"n": 2})
+    publish("user:someone", "notice", {"n": 3})
+
+    kept = list(RoomEvent.objects.values_list("room", "seq", "data"))
+    assert kept == [("chat:numbered", 1, {"n": 1}), ("chat:numbered", 2, {"n": 2})]

@@ -16,6 +16,7 @@ import pytest
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
+from dev import DAPHNE_WEBSOCKET_LIMITS  # noqa: E402 - the README's server command uses these
 
 
 def free_port() -> int:
@@ -36,7 +37,8 @@ def database_url() -> str:
 def server_command(kind: str, port: int) -> list[str]:
     app = "webui_backend.asgi:application"
     if kind == "daphne":
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+        limits = DAPHNE_WEBSOCKET_LIMITS
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *limits, app]
     return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), app]
 
 
@@ -67,6 +69,11 @@ def start_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Calla
             **os.environ,
             "DATABASE_URL": database_url(),
             "DATA_DIR": str(workdir / "data"),
+            # The tests mint tokens for the users they make; the server must accept them.
+            "SECRET_KEY": settings.SECRET_KEY,
+            # Socket.IO's polling clients wait out a ping interval when they disconnect.
+            "REALTIME_PING_INTERVAL": "2",
+            "REALTIME_PING_TIMEOUT": "5",
             "PYTHONUNBUFFERED": "1",
             **env,
         }
@@ -92,3 +99,9 @@ def start_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Calla
 @pytest.fixture(scope="session")
 def server_url(start_server: Callable[..., str]) -> str:
     return start_server("daphne")
+
+
+def token_for(user: Any) -> str:
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    return str(AccessToken.for_user(user))

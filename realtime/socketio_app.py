@@ -1,0 +1,72 @@
+"""Socket.IO at ``/socket.io/`` (both transports), authenticated with ``auth: {token}``."""
+
+import logging
+from typing import Any
+
+import socketio
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from realtime.sessions import FloodError, Session, TooManyConnections, error_payload
+from users.authentication import user_from_token
+
+logger = logging.getLogger(__name__)
+
+sio = socketio.AsyncServer(
+    async_mode="asgi",
+    cors_allowed_origins=settings.ALLOWED_ORIGINS or None,  # None: same origin only
+    max_http_buffer_size=settings.REALTIME_MAX_FRAME_BYTES,
+    ping_interval=settings.REALTIME_PING_INTERVAL,
+    ping_timeout=settings.REALTIME_PING_TIMEOUT,
+)
+sessions: dict[str, Session] = {}  # sid -> session, for the connections this process holds
+
+
+@sio.event
+async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+    token = auth.get("token") if isinstance(auth, dict) else None
+    try:
+        user = await database_sync_to_async(user_from_token)(token)
+    except Exception as exc:
+        raise socketio.exceptions.ConnectionRefusedError(error_payload(exc)) from None
+
+    async def send(event: str, data: dict[str, Any]) -> None:
+        await sio.emit(event, data, to=sid)
+
+    async def close() -> None:
+        await sio.disconnect(sid)
+
+    session = Session(user, send=send, close=close)
+    try:
+        await session.start()
+    except TooManyConnections:
+        raise socketio.exceptions.ConnectionRefusedError(
+            {
+                "detail": "Too many open connections for this account.",
+                "code": "too_many_connections",
+            }
+        ) from None
+    sessions[sid] = session
+
+
+@sio.event
+async def disconnect(sid: str, *args: Any) -> None:
+    session = sessions.pop(sid, None)
+    if session is not None:
+        await session.stop()
+
+
+@sio.on("*")
+async def any_event(event: str, sid: str, data: Any = None) -> dict[str, Any]:
+    """Every client event: the acknowledgement is the result, or ``{ok: false, detail, code}``."""
+    session = sessions.get(sid)
+    if session is None:
+        return {"ok": False, "detail": "Not connected.", "code": "not_authenticated"}
+    try:
+        return await session.handle(event, data)
+    except Exception as exc:
+        payload = error_payload(exc)
+        await sio.emit("error", payload, to=sid)
+        if isinstance(exc, FloodError):
+            await sio.disconnect(sid)
+        return {"ok": False, **payload}
