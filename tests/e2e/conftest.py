@@ -86,6 +86,43 @@ def start_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Calla
         wait_until_up(url, process, log)
         return url
 
+    def start_worker() -> None:
+        """A real Celery worker on the same database and broker."""
+        log = workdir / f"worker-{len(processes)}.log"
+        environment = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "DATA_DIR": str(workdir / "data"),
+        }
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "webui_backend",
+                    "worker",
+                    "--pool=solo",
+                    "--concurrency=1",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "-l",
+                    "info",
+                ],
+                cwd=ROOT,
+                env=environment,
+                stdout=out,
+                stderr=out,
+            )
+        processes.append(process)
+        deadline = time.monotonic() + 30
+        while b"ready." not in log.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+
+    start.worker = start_worker  # type: ignore[attr-defined]
     yield start
     for process in processes:
         process.terminate()
