@@ -38,6 +38,7 @@ async def test_a_disabled_account_is_told_and_its_socket_closes() -> None:
 
     assert told == {"type": "account.updated", "data": {"is_active": False}}
     assert closed["type"] == "websocket.close"
+    await socket.disconnect()
 
 
 async def test_personal_room_notifications_reach_only_their_user() -> None:
@@ -72,6 +73,7 @@ async def test_connections_per_user_are_limited(settings: Any) -> None:
 
     assert refused["data"]["code"] == "too_many_connections"
     assert closed["type"] == "websocket.close"
+    await second.disconnect()
     await third.disconnect()
 
 
@@ -84,3 +86,4 @@ async def test_pending_accounts_cannot_connect() -> None:
 
     assert refused["data"]["code"] == "account_pending"
     assert (await socket.receive_output(timeout=5))["type"] == "websocket.close"
+    await socket.disconnect()
