@@ -218,10 +218,14 @@ class Session:
 
     async def _catch_up(self, room: str, since: int, until: int | None = None) -> None:
         """Send the stored events of ``room`` after ``since`` (up to ``until``), in order."""
-        missed = await database_sync_to_async(_events_after)(room, since, until)
-        for seq, event, data in missed:
-            await self._send(event, {**data, "seq": seq})
-            self.rooms[room] = max(self.rooms[room], seq)
+        while True:
+            missed = await database_sync_to_async(_events_after)(room, since, until)
+            for seq, event, data in missed:
+                await self._send(event, {**data, "seq": seq})
+                self.rooms[room] = max(self.rooms[room], seq)
+                since = seq
+            if len(missed) < settings.REALTIME_REPLAY_MAX:
+                return
 
     async def _leave(self, room: str) -> None:
         self.rooms.pop(room, None)

@@ -175,7 +175,7 @@ REALTIME_MAX_CONNECTIONS_PER_USER = env_int(
 )
 REALTIME_PING_INTERVAL = env_int("REALTIME_PING_INTERVAL", default=25, minimum=1)
 REALTIME_PING_TIMEOUT = env_int("REALTIME_PING_TIMEOUT", default=20, minimum=1)
-# How many missed events one catch-up sends at most, and how long events are kept for it.
+# Missed events read per query while a client catches up, and how long events are kept.
 REALTIME_REPLAY_MAX = env_int("REALTIME_REPLAY_MAX", default=1000, minimum=1)
 REALTIME_REPLAY_TTL = env_int("REALTIME_REPLAY_TTL", default=86400, minimum=60)
 
