@@ -44,7 +44,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,8 +81,13 @@ def running_server(
     *,
     startup_timeout: float = 60.0,
     stop_timeout: float = 10.0,
+    daphne_args: Sequence[str] = (),
 ) -> Iterator[Server]:
-    """Migrate, start daphne on a free loopback port, wait for /health, and clean up on exit."""
+    """Migrate, start daphne on a free loopback port, wait for /health, and clean up on exit.
+
+    ``daphne_args`` are added to daphne's command line (e.g. the websocket size limits that
+    ``dev.py serve`` passes); none by default.
+    """
     data_dir = Path(tempfile.mkdtemp(prefix="webui-bench-"))
     log_path = data_dir / "server.log"
     env = {**os.environ, **(extra_env or {}), "DATA_DIR": str(data_dir)}
@@ -99,7 +104,7 @@ def running_server(
         with log_path.open("wb") as log:
             command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
             proc = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
-                [*command, "webui_backend.asgi:application"],
+                [*command, *daphne_args, "webui_backend.asgi:application"],
                 cwd=PROJECT_DIR,
                 env=env,
                 stdout=log,

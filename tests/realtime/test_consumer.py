@@ -87,3 +87,26 @@ async def test_pending_accounts_cannot_connect() -> None:
     assert refused["data"]["code"] == "account_pending"
     assert (await socket.receive_output(timeout=5))["type"] == "websocket.close"
     await socket.disconnect()
+
+
+def chat_with_events(user: User, count: int) -> str:
+    from chats.services import chat_create, message_append
+
+    chat = chat_create(user=user)
+    for n in range(count):
+        message_append(chat, {"role": "user", "content": f"m{n}"})
+    return str(chat.pk)
+
+
+async def test_catch_up_sends_everything_missed_in_batches(settings: Any) -> None:
+    settings.REALTIME_REPLAY_MAX = 2
+    user = await database_sync_to_async(UserFactory)()
+    chat_id = await database_sync_to_async(chat_with_events)(user, 5)
+    socket = await connect(user)
+
+    await socket.send_json_to({"type": "join_chat", "data": {"chat_id": chat_id, "since": 0}})
+    frames = [await socket.receive_json_from(timeout=5) for _ in range(5)]
+
+    assert [f["data"]["message"]["content"] for f in frames] == [f"m{n}" for n in range(5)]
+    assert [f["data"]["seq"] for f in frames] == [1, 2, 3, 4, 5]
+    await socket.disconnect()
