@@ -66,7 +66,9 @@ def chat_list_for_user(
     q: str | None = None,
 ) -> QuerySet[Chat]:
     """The user's chats, pinned first then newest first; a stable order (id breaks ties)."""
-    chats = Chat.objects.filter(user=user, archived=archived).prefetch_related(
+    # ``archived__in`` rather than ``archived=``: Django writes a false boolean as ``NOT col``,
+    # which SQLite cannot match to the chat_list_order index (it would sort every chat).
+    chats = Chat.objects.filter(user=user, archived__in=[archived]).prefetch_related(
         Prefetch("tags", queryset=Tag.objects.order_by("name"))
     )
     if pinned is not None:

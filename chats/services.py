@@ -297,8 +297,12 @@ def message_append(chat: Chat, data: dict[str, Any]) -> tuple[Message, bool]:
     """
     chat = _locked(chat)
     message_id = data.get("id") or new_message_id()
-    stored_ids = set(chat.messages.values_list("message_id", flat=True))
     parent = data["parent_id"] or "" if "parent_id" in data else chat.current_id
+    stored_ids = set(
+        chat.messages.filter(message_id__in=[message_id, parent]).values_list(
+            "message_id", flat=True
+        )
+    )
     if message_id in stored_ids:
         existing = chat.messages.get(message_id=message_id)
         same = (
