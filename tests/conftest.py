@@ -15,10 +15,12 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from tests.factories import PASSWORD, UserFactory
+from webui_backend import ratelimit
 from users.models import User
 
 
 def _clear_cache() -> None:
+    ratelimit.clear()
     if django_settings.REDIS_URL:
         client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
         keys = list(client.scan_iter(match=f"{django_settings.CACHES['default']['KEY_PREFIX']}:*"))

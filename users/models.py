@@ -111,8 +111,8 @@ class SiteSettings(models.Model):
     enable_api_keys = models.BooleanField(null=True, blank=True)
     # Roles whose accounts may create and use API keys, e.g. ["admin", "user"].
     api_key_roles = models.JSONField(null=True, blank=True)
-    # {"limit": 100, "window": 60, "exempt_roles": ["admin"], "role_overrides": {"user": {...}}},
-    # validated by the API before it is saved (users.policy.RateLimitPolicy).
+    # The request-rate policy as users.policy.RateLimitPolicy.as_dict() writes it; the API
+    # validates it before it is saved.
     rate_limit_policy = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -13,7 +13,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +63,17 @@ class RateLimited(AppError):
     default_detail = "Too many requests; try again later."
     default_code = "rate_limited"
 
-    def __init__(self, detail: str | None = None, *, retry_after: int = 60) -> None:
-        super().__init__(detail)
+    def __init__(
+        self,
+        detail: str | None = None,
+        code: str | None = None,
+        *,
+        retry_after: int = 60,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail, code)
         self.retry_after = max(1, int(retry_after))
+        self.headers = headers or {}
 
 
 def error_body(detail: str, code: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -121,6 +128,10 @@ def _sentence_of(exc: exceptions.APIException) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every handled error gets the one shape."""
+    # Imported here: rest_framework.views loads the authentication, permission, parser and
+    # throttle classes, which raise the errors of this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, Http404):
         exc = NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -136,6 +147,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response.data = error_body(_sentence_of(exc), _code_of(exc))
         if isinstance(exc, RateLimited):
             response["Retry-After"] = str(exc.retry_after)
+            for name, value in exc.headers.items():
+                response[name] = value
     return response
 
 
