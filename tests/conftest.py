@@ -15,8 +15,8 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from tests.factories import PASSWORD, UserFactory
-from webui_backend import ratelimit
 from users.models import User
+from webui_backend import ratelimit
 
 
 def _clear_cache() -> None:
