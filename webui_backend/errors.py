@@ -145,6 +145,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response.data = _validation_body(exc)
     elif isinstance(exc, exceptions.APIException):
         response.data = error_body(_sentence_of(exc), _code_of(exc))
+        if response.status_code == 401 and "WWW-Authenticate" not in response:
+            response["WWW-Authenticate"] = 'Bearer realm="api"'  # a 401 must name its scheme
         if isinstance(exc, RateLimited):
             response["Retry-After"] = str(exc.retry_after)
             for name, value in exc.headers.items():

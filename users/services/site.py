@@ -17,16 +17,18 @@ from users.services.ledger import audit_record
 
 
 def site_settings_cache_clear() -> None:
-    """Drop the cached settings once the surrounding transaction commits.
+    """Drop the cached settings now, and again once the surrounding transaction commits.
 
-    Every process reads settings through the shared cache, so the next request anywhere
-    sees the change: no restart. An unreachable cache has nothing stale to drop.
+    Every process reads settings through the shared cache, so the next request anywhere sees
+    the change: no restart. The second drop catches a request that re-read the old row between
+    the first drop and the commit. An unreachable cache has nothing stale to drop.
     """
 
     def drop() -> None:
-        with contextlib.suppress(Exception):  # unreachable: nothing cached to go stale
+        with contextlib.suppress(Exception):
             cache.delete(SITE_SETTINGS_CACHE_KEY)
 
+    drop()
     transaction.on_commit(drop)
 
 
