@@ -46,3 +46,35 @@ def test_ordinary_users_are_kept_out_of_the_admin(owner: User) -> None:
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_admin_lists_keys_audit_and_usage_with_filters_and_search(
+    admin_user: User, make_user: Any, make_key: Any
+) -> None:
+    from users.services import audit_record, usage_record
+
+    member = make_user(email="member@example.com")
+    key, raw = make_key(member, name="ci key")
+    usage_record(user=member, api_key=key, model="llama3", prompt_tokens=3, completion_tokens=4)
+    audit_record(actor=admin_user, action="user.update", target_type="user", target_id="x")
+    client = Client()
+    client.force_login(admin_user)
+
+    pages = {
+        "keys": client.get("/admin/users/apikey/", {"q": "member@"}),
+        "revoked": client.get("/admin/users/apikey/", {"revoked_at__isnull": "True"}),
+        "audit": client.get("/admin/users/auditlog/", {"action__exact": "user.update"}),
+        "usage": client.get("/admin/users/usagerecord/", {"q": "llama3"}),
+        "key page": client.get(f"/admin/users/apikey/{key.pk}/change/"),
+        "settings": client.get("/admin/users/sitesettings/"),
+    }
+
+    assert {name: page.status_code for name, page in pages.items()} == dict.fromkeys(pages, 200)
+    assert b"ci key" in pages["keys"].content
+    assert key.prefix.encode() in pages["keys"].content
+    assert b"llama3" in pages["usage"].content
+    assert b"admin@example.com" in pages["audit"].content
+    assert raw.encode() not in pages["key page"].content
+    assert key.key_hash.encode() not in pages["key page"].content
+    assert client.get("/admin/users/apikey/add/").status_code == 403
+    assert client.get("/admin/users/auditlog/add/").status_code == 403
