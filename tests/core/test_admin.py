@@ -78,3 +78,60 @@ def test_admin_lists_keys_audit_and_usage_with_filters_and_search(
     assert key.key_hash.encode() not in pages["key page"].content
     assert client.get("/admin/users/apikey/add/").status_code == 403
     assert client.get("/admin/users/auditlog/add/").status_code == 403
+
+
+def change_form(user: User, **changes: Any) -> dict[str, Any]:
+    data = {
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "profile_image_url": user.profile_image_url,
+        "is_active": "on" if user.is_active else "",
+        "daily_token_budget": "",
+    }
+    return {**data, **changes}
+
+
+def test_django_admin_follows_the_role_rules_and_audits(
+    admin_user: User, owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    from users.models import AuditLog
+
+    client = Client()
+    client.force_login(admin_user)
+    own_path = f"/admin/users/user/{admin_user.pk}/change/"
+
+    own_role = client.post(own_path, change_form(admin_user, role="user"))
+    last_admin = client.post(own_path, change_form(admin_user, is_active=""))
+    with django_capture_on_commit_callbacks(execute=True):
+        promoted = client.post(
+            f"/admin/users/user/{owner.pk}/change/", change_form(owner, role="admin")
+        )
+
+    assert own_role.status_code == 200  # the form again, with the error
+    assert b"You cannot change your own role" in own_role.content
+    assert b"This is the last administrator" in last_admin.content
+    admin_user.refresh_from_db()
+    assert admin_user.role == "admin"
+    assert admin_user.is_active
+    assert promoted.status_code == 302
+    entry = AuditLog.objects.get()
+    assert entry.detail == {"email": owner.email, "from": "user", "to": "admin"}
+
+
+def test_django_admin_deletes_through_the_service(
+    admin_user: User, owner: User, django_capture_on_commit_callbacks: Any, eager_tasks: None
+) -> None:
+    from users.models import AuditLog
+
+    client = Client()
+    client.force_login(admin_user)
+
+    own = client.get(f"/admin/users/user/{admin_user.pk}/delete/")
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted = client.post(f"/admin/users/user/{owner.pk}/delete/", {"post": "yes"})
+
+    assert own.status_code == 403
+    assert deleted.status_code == 302
+    assert not User.objects.filter(pk=owner.pk).exists()
+    assert AuditLog.objects.filter(action="user.delete", target_id=str(owner.pk)).exists()

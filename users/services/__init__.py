@@ -3,7 +3,13 @@
 The package's modules group them by subject; import from ``users.services`` itself.
 """
 
-from users.services.accounts import user_data_purge, user_delete, user_role_set, user_update
+from users.services.accounts import (
+    user_data_purge,
+    user_delete,
+    user_role_changed,
+    user_role_set,
+    user_update,
+)
 from users.services.auth import (
     Session,
     auth_attempt_count,
@@ -42,6 +48,7 @@ __all__ = [
     "user_data_purge",
     "user_delete",
     "user_password_change",
+    "user_role_changed",
     "user_role_set",
     "user_signin",
     "user_signup",

@@ -106,17 +106,22 @@ def user_role_set(*, actor: User, user: User, role: str) -> User:
         return user
     user.role = role
     user.save(update_fields=["role", "updated_at"])
+    user_role_changed(actor=actor, user=user, previous=previous)
+    return user
+
+
+def user_role_changed(*, actor: User, user: User, previous: str) -> None:
+    """Audit a role change already saved, and tell the account's sockets after commit."""
     audit_record(
         actor=actor,
         action=AuditLog.Action.USER_ROLE_CHANGE,
         target_type="user",
         target_id=str(user.pk),
-        detail={"email": user.email, "from": previous, "to": role},
+        detail={"email": user.email, "from": previous, "to": user.role},
     )
     events.publish(
-        events.user_room(user.pk), "account.updated", {"user_id": str(user.pk), "role": role}
+        events.user_room(user.pk), "account.updated", {"user_id": str(user.pk), "role": user.role}
     )
-    return user
 
 
 @transaction.atomic
