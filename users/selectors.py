@@ -19,8 +19,11 @@ from users.policy import RateLimitPolicy
 logger = logging.getLogger(__name__)
 
 SITE_SETTINGS_CACHE_KEY = "site-settings:v1"
-# Saving settings deletes the cached copy on commit; the timeout only bounds how long a change
-# made behind the API's back (a raw UPDATE) can go unnoticed.
+# Bumped by every save (users.services.site_settings_cache_clear). The cached copy records the
+# generation it was read under, so a copy read from the database just before a save and
+# written to the cache just after it is recognised as stale instead of living on.
+SITE_SETTINGS_GENERATION_KEY = "site-settings:generation"
+# Only bounds how long a change made behind the services' back (a raw UPDATE) goes unnoticed.
 SITE_SETTINGS_CACHE_TIMEOUT = 60
 
 
@@ -74,7 +77,8 @@ def site_settings_effective(row: SiteSettings | None = None) -> EffectiveSiteSet
 def site_settings_current(request: Any = None) -> EffectiveSiteSettings:
     """The settings in force, as every request reads them: from the shared cache.
 
-    One cache read per request (memoised on ``request``), the database only on a miss. The
+    One cache round trip per request (memoised on ``request``), the database only on a miss
+    or after a save. The
     cache holds the admin's saved values, not the effective ones, so the environment's
     defaults still apply from the process's own settings. A cache that cannot be reached is
     skipped: the database answers.
@@ -83,15 +87,24 @@ def site_settings_current(request: Any = None) -> EffectiveSiteSettings:
     memo = getattr(holder, "site_settings", None)
     if memo is not None:
         return memo
-    values: dict[str, Any] | None = None
+    cached: dict[str, Any] | None = None
     try:
-        values = cache.get(SITE_SETTINGS_CACHE_KEY)
+        cached = cache.get_many([SITE_SETTINGS_GENERATION_KEY, SITE_SETTINGS_CACHE_KEY])
     except Exception as exc:
         logger.warning("site settings: cache unreachable (%s); reading the database", exc)
-    if values is None:
+    generation = (cached or {}).get(SITE_SETTINGS_GENERATION_KEY, 0)
+    copy = (cached or {}).get(SITE_SETTINGS_CACHE_KEY)
+    if copy is not None and copy["generation"] == generation:
+        values = copy["values"]
+    else:
         values = _row_values(SiteSettings.objects.filter(pk=1).first())
-        with contextlib.suppress(Exception):  # unreachable cache: already logged above
-            cache.set(SITE_SETTINGS_CACHE_KEY, values, timeout=SITE_SETTINGS_CACHE_TIMEOUT)
+        if cached is not None:
+            with contextlib.suppress(Exception):
+                cache.set(
+                    SITE_SETTINGS_CACHE_KEY,
+                    {"generation": generation, "values": values},
+                    timeout=SITE_SETTINGS_CACHE_TIMEOUT,
+                )
     effective = _effective(values)
     if holder is not None:
         holder.site_settings = effective

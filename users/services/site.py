@@ -9,7 +9,7 @@ from django.db import transaction
 from users.models import AuditLog, SiteSettings, User
 from users.policy import RateLimitPolicy
 from users.selectors import (
-    SITE_SETTINGS_CACHE_KEY,
+    SITE_SETTINGS_GENERATION_KEY,
     EffectiveSiteSettings,
     site_settings_effective,
 )
@@ -17,19 +17,23 @@ from users.services.ledger import audit_record
 
 
 def site_settings_cache_clear() -> None:
-    """Drop the cached settings now, and again once the surrounding transaction commits.
+    """Make every process re-read the settings: now, and again once the transaction commits.
 
-    Every process reads settings through the shared cache, so the next request anywhere sees
-    the change: no restart. The second drop catches a request that re-read the old row between
-    the first drop and the commit. An unreachable cache has nothing stale to drop.
+    Bumps the settings' cache generation, so every cached copy, including one a concurrent
+    request reads from the database and writes back around the commit, is stale from then on:
+    the next request anywhere sees the change, no restart. An unreachable cache has no copy to
+    go stale (requests then read the database).
     """
 
-    def drop() -> None:
+    def bump() -> None:
         with contextlib.suppress(Exception):
-            cache.delete(SITE_SETTINGS_CACHE_KEY)
+            try:
+                cache.incr(SITE_SETTINGS_GENERATION_KEY)
+            except ValueError:  # no generation yet (or evicted): readers took it as 0
+                cache.set(SITE_SETTINGS_GENERATION_KEY, 1, timeout=None)
 
-    drop()
-    transaction.on_commit(drop)
+    bump()
+    transaction.on_commit(bump)
 
 
 @transaction.atomic
