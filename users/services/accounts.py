@@ -1,6 +1,7 @@
 """Writes to accounts by their owner or an admin: profile, role, deletion."""
 
 import logging
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -132,7 +133,8 @@ def user_delete(*, actor: User, user: User) -> None:
     with a JWT or a key); ``account.deleted`` goes to its socket room; ``user_delete_task``
     then removes the row, which takes chats, shares, files, knowledge, keys and usage with it
     (foreign keys cascade), after the registered cleanups have removed what lives outside the
-    database. Nobody deletes themselves here, and the last admin cannot be deleted.
+    database. Nobody deletes themselves here, and the last admin cannot be deleted. Deleting
+    an account that is already disabled queues the removal again.
     """
     from users.tasks import user_delete_task  # tasks import the services
 
@@ -149,7 +151,9 @@ def user_delete(*, actor: User, user: User) -> None:
         detail={"email": user.email, "name": user.name, "role": user.role},
     )
     events.publish(events.user_room(user.pk), "account.deleted", {"user_id": str(user.pk)})
-    user_delete_task.delay_on_commit(str(user.pk))
+    # robust: if the broker is down the account stays disabled (the request still succeeds,
+    # the failure is logged); deleting it again queues the removal again.
+    transaction.on_commit(partial(user_delete_task.delay, str(user.pk)), robust=True)
 
 
 def user_data_purge(*, user_id: str) -> bool:
