@@ -3,7 +3,6 @@
 Usage from a benchmark script (see bench/auth.py)::
 
     import asyncio
-import math
     import httpx
     from harness import print_header, print_row, run_load, running_server
 
@@ -81,15 +80,19 @@ def running_server(
     *,
     startup_timeout: float = 60.0,
     stop_timeout: float = 10.0,
+    data_dir: Path | None = None,
     daphne_args: Sequence[str] = (),
 ) -> Iterator[Server]:
     """Migrate, start daphne on a free loopback port, wait for /health, and clean up on exit.
 
-    ``daphne_args`` are added to daphne's command line (e.g. the websocket size limits that
-    ``dev.py serve`` passes); none by default.
+    With ``data_dir`` the server uses that folder (several servers may share one: same SQLite
+    file and secret key) and leaves it in place; the caller removes it. ``daphne_args`` are
+    added to daphne's command line (e.g. the websocket size limits ``dev.py serve`` passes).
     """
-    data_dir = Path(tempfile.mkdtemp(prefix="webui-bench-"))
-    log_path = data_dir / "server.log"
+    owns_dir = data_dir is None
+    data_dir = Path(tempfile.mkdtemp(prefix="webui-bench-")) if data_dir is None else data_dir
+    port = free_port()
+    log_path = data_dir / ("server.log" if owns_dir else f"server-{port}.log")
     env = {**os.environ, **(extra_env or {}), "DATA_DIR": str(data_dir)}
     env.setdefault("PYTHONUNBUFFERED", "1")
     proc: subprocess.Popen[bytes] | None = None
@@ -100,7 +103,6 @@ def running_server(
             env=env,
             check=True,
         )
-        port = free_port()
         with log_path.open("wb") as log:
             command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
             proc = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
@@ -117,7 +119,8 @@ def running_server(
     finally:
         if proc is not None:
             stop_process(proc, timeout=stop_timeout)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if owns_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def wait_healthy(server: Server, proc: subprocess.Popen[bytes], *, timeout: float) -> None:

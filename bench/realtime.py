@@ -9,9 +9,10 @@ Three parts, each printing its own table with the mode it ran in:
    ``--connections`` Socket.IO websocket connections in batches of ``--batch`` concurrent
    connects, samples the server's RSS, then has every socket join the same chat (one user's
    chat, as many tabs: only the owner may join a chat's room) and samples again. Reports the
-   connect and join rates, RSS before/after and the memory per connection. Every join is
-   announced (``user_join``) to the sockets already in the room, so joining N sockets sends
-   N(N+1)/2 events; the part waits (bounded) until they are delivered.
+   connect and join rates, RSS before/after, the memory per connection and the CPU time the
+   server and the bench process used. Every join is announced (``user_join``) to the sockets
+   already in the room, so joining N sockets sends at least N(N+1)/2 events; the part waits
+   (bounded) until they are delivered. ``--rooms K`` spreads the sockets over K chats instead.
 2. ``fanout``: two servers on one PostgreSQL database and one Redis (``--database-url``,
    ``--redis-url``; the database is created with ``createdb`` and dropped at the end).
    ``--members`` sockets, half on each server, join one chat; a separate socket on the first
@@ -52,7 +53,7 @@ import httpx
 import socketio
 from auth import BENCH_ENV as AUTH_ENV
 from auth import PASSWORD, describe, loadavg, mode
-from harness import MemorySampler, Server, log_errors, rss_mib, running_server
+from harness import MemorySampler, Server, log_errors, process_tree, rss_mib, running_server
 
 DAPHNE_ARGS = ["--websocket-max-message-size=16777216", "--websocket-max-frame-size=16777216"]
 BENCH_ENV = {
@@ -143,6 +144,37 @@ def keep_log(server: Server, log_dir: Path | None, name: str) -> None:
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(server.log_path, log_dir / f"{name}.log")
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its descendants so far (0 for those gone)."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+class CpuClock:
+    """CPU seconds used by the server and by this process since the last ``lap()``."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._last = self._now()
+
+    def _now(self) -> tuple[float, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return cpu_seconds(self.pid), usage.ru_utime + usage.ru_stime
+
+    def lap(self) -> tuple[float, float]:
+        now = self._now()
+        used = (now[0] - self._last[0], now[1] - self._last[1])
+        self._last = now
+        return used
 
 
 # --- REST setup ------------------------------------------------------------------------------
@@ -296,7 +328,7 @@ class Events:
 
 async def connections_part(server: Server, args: argparse.Namespace) -> int:
     token = await sign_up(server.base_url)
-    chat_id = await new_chat(server.base_url, token)
+    chats = [await new_chat(server.base_url, token) for _ in range(args.rooms)]
     events = Events()
     handlers = {name: events.handler(name) for name in ("user_join", "user_leave", "message")}
     handlers["error"] = events.handler("error")
@@ -307,7 +339,7 @@ async def connections_part(server: Server, args: argparse.Namespace) -> int:
         server.base_url, token, 1, batch=1, handlers={}, limit=CONNECT_TIMEOUT
     )
     if warm.clients:
-        client = warm.clients[0]
+        client, chat_id = warm.clients[0], await new_chat(server.base_url, token)
         await client.call("join_chat", {"chat_id": chat_id}, timeout=CONNECT_TIMEOUT)
         message = {"role": "user", "content": "warm-up"}
         await client.call("message", {"chat_id": chat_id, "message": message}, timeout=30)
@@ -317,26 +349,40 @@ async def connections_part(server: Server, args: argparse.Namespace) -> int:
     n = args.connections
 
     with MemorySampler(server.pid) as sampler:
+        cpu = CpuClock(server.pid)
         opened = await open_sockets(
             server.base_url, token, n, batch=args.batch, handlers=handlers, limit=args.time_limit
         )
+        connect_cpu = cpu.lap()
         await asyncio.sleep(2)
         connected_rss = rss_mib(server.pid)
-        joined = await call_all(
-            opened.clients,
-            "join_chat",
-            {"chat_id": chat_id},
-            batch=args.batch,
-            limit=args.time_limit,
-        )
-        # Every join is announced to every socket in the room, itself included. A socket hears
+        cpu.lap()
+        joined = Opened()
+        started = time.perf_counter()
+        for room, chat_id in enumerate(chats):  # socket i joins chat i % rooms
+            members = opened.clients[room :: args.rooms]
+            done = await call_all(
+                members,
+                "join_chat",
+                {"chat_id": chat_id},
+                batch=args.batch,
+                limit=args.time_limit - (time.perf_counter() - started),
+            )
+            joined.clients += done.clients
+            joined.latencies_ms += done.latencies_ms
+            joined.errors += done.errors
+        joined.elapsed_s = time.perf_counter() - started
+        # Every join is announced to every socket in its room, itself included. A socket hears
         # the joins stored after its own join started (the gap-filling sends any it missed), so
-        # joining one at a time gives N(N+1)/2 deliveries and concurrent joins up to N*N.
-        joined_count = len(joined.clients)
-        least_joins = joined_count * (joined_count + 1) // 2
+        # joining one at a time gives n(n+1)/2 deliveries per room of n and concurrent joins up
+        # to n*n.
+        sizes = [len(joined.clients[room :: args.rooms]) for room in range(args.rooms)]
+        least_joins = sum(size * (size + 1) // 2 for size in sizes)
+        most_joins = sum(size * size for size in sizes)
         settle_s = await settle(
-            lambda: events.counts["user_join"], joined_count**2, limit=args.time_limit
+            lambda: events.counts["user_join"], most_joins, limit=args.time_limit
         )
+        join_cpu = cpu.lap()
         await asyncio.sleep(2)
         joined_rss = rss_mib(server.pid)
         alive = sum(client.connected for client in opened.clients)
@@ -345,10 +391,11 @@ async def connections_part(server: Server, args: argparse.Namespace) -> int:
     peak = sampler.peak_mib
 
     ok = len(opened.clients)
+    room_text = "one chat" if args.rooms == 1 else f"{args.rooms} chats (socket i in chat i % K)"
     print(f"mode: {mode()}; one daphne process")
     print(
-        f"{n} sockets, {args.batch} connects at a time; server RSS before: {before:.1f} MiB; "
-        f"peak: {peak:.1f} MiB"
+        f"{n} sockets, {args.batch} connects or joins at a time, joining {room_text}; "
+        f"server RSS before: {before:.1f} MiB; peak: {peak:.1f} MiB"
     )
     headers = [
         "phase",
@@ -361,9 +408,10 @@ async def connections_part(server: Server, args: argparse.Namespace) -> int:
         "RSS MiB",
         "+MiB",
         "KiB/socket",
+        "CPU s server/bench",
     ]
 
-    def row(name: str, done: Opened, rss: float) -> list[object]:
+    def row(name: str, done: Opened, rss: float, used: tuple[float, float]) -> list[object]:
         count = len(done.clients)
         grown = rss - before
         return [
@@ -377,13 +425,14 @@ async def connections_part(server: Server, args: argparse.Namespace) -> int:
             num(rss),
             num(grown),
             num(grown * 1024 / count if count else None),
+            f"{used[0]:.1f}/{used[1]:.1f}",
         ]
 
     print_table(
         headers,
         [
-            row("connect", opened, connected_rss),
-            row("join one chat (all)", joined, joined_rss),
+            row("connect", opened, connected_rss, connect_cpu),
+            row("join (+ announcements)", joined, joined_rss, join_cpu),
         ],
     )
     per_connection = (joined_rss - before) / ok if ok else 0.0
@@ -392,8 +441,9 @@ async def connections_part(server: Server, args: argparse.Namespace) -> int:
     )
     print(
         f"user_join deliveries: {events.counts['user_join']:,} (at least {least_joins:,}, at "
-        f"most {joined_count**2:,}; waited {settle_s:.1f} s after the last join ack); "
-        f"still connected before closing: {alive}/{ok}; error events: {events.counts['error']}"
+        f"most {most_joins:,}; waited {settle_s:.1f} s after the last join ack, included in the "
+        f"join row's CPU); still connected before closing: {alive}/{ok}; error events: "
+        f"{events.counts['error']}"
     )
     print(
         f"closing all sockets took {close_s:.1f} s (user_leave deliveries seen meanwhile: "
@@ -514,6 +564,7 @@ async def fanout_part(servers: Sequence[Server], token: str, args: argparse.Name
     for sampler in samplers:
         sampler.__enter__()
     try:
+        clocks = [CpuClock(server.pid) for server in servers]
         tasks = []
         started = time.perf_counter()
         for index in range(args.messages):
@@ -526,6 +577,7 @@ async def fanout_part(servers: Sequence[Server], token: str, args: argparse.Name
             await asyncio.wait_for(asyncio.gather(*tasks), CONNECT_TIMEOUT + 5)
         expected = args.messages * len(members)
         drain_s = await settle(tally.delivered, expected, limit=60)
+        used = [clock.lap() for clock in clocks]
     finally:
         for sampler in samplers:
             sampler.__exit__(None, None, None)
@@ -582,6 +634,9 @@ async def fanout_part(servers: Sequence[Server], token: str, args: argparse.Name
         f"error events: {events.counts['error']}; members still connected: "
         f"{alive}/{len(members)}; peak RSS: "
         + ", ".join(f"{sampler.peak_mib:.1f} MiB" for sampler in samplers)
+        + "; CPU s (servers, bench): "
+        + ", ".join(f"{server:.1f}" for server, _ in used)
+        + f", {used[0][1]:.1f}"
     )
     for kind, count in (setup_errors + ack_errors).most_common(5):
         print(f"  error x{count}: {kind}")
@@ -659,9 +714,11 @@ async def sustained_part(
     for sampler in samplers:
         sampler.__enter__()
     try:
+        clocks = [CpuClock(server.pid) for server in servers]
         started = time.perf_counter()
         await asyncio.gather(*(sender_loop(c, i) for i, c in enumerate(senders)))
         elapsed = time.perf_counter() - started
+        used = [clock.lap() for clock in clocks]
         delivered_in_time = events.counts["message"]
         expected = acked * len(listeners)
         drain_s = await settle(lambda: events.counts["message"], expected, limit=60)
@@ -687,6 +744,7 @@ async def sustained_part(
         f"{lost:,}",
         sum(errors.values()) + events.counts["error"],
         "/".join(f"{sampler.peak_mib:.0f}" for sampler in samplers),
+        "+".join(f"{server:.1f}" for server, _ in used) + f"/{used[0][1]:.1f}",
     ]
     for kind, count in errors.most_common(5):
         print(f"  {label} error x{count}: {kind}")
@@ -711,6 +769,7 @@ SUSTAINED_HEADERS = [
     "lost",
     "errors",
     "peak RSS MiB",
+    "CPU s server/bench",
 ]
 
 
@@ -752,6 +811,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--connections", type=int, default=1000, help="part 1 (default 1000)")
     parser.add_argument("--batch", type=int, default=50, help="concurrent connects or joins")
+    parser.add_argument(
+        "--rooms", type=int, default=1, help="part 1: chats the sockets are spread over"
+    )
     parser.add_argument("--time-limit", type=float, default=300, help="part 1 phase cap, s")
     parser.add_argument("--members", type=int, default=100, help="part 2 room size")
     parser.add_argument("--messages", type=int, default=200, help="part 2 messages")

@@ -15,10 +15,14 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from tests.factories import PASSWORD, UserFactory
-from users.models import User
+from users.models import ApiKey, User
+from users.services import api_key_create
+from webui_backend import ratelimit
+from webui_backend.celery import app as celery_app
 
 
 def _clear_cache() -> None:
+    ratelimit.clear()
     if django_settings.REDIS_URL:
         client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
         keys = list(client.scan_iter(match=f"{django_settings.CACHES['default']['KEY_PREFIX']}:*"))
@@ -93,3 +97,35 @@ def client_of() -> Callable[[User], APIClient]:
 @pytest.fixture
 def stranger(make_user: Callable[..., User]) -> User:
     return make_user(email="stranger@example.com", name="Sam Stranger")
+
+
+@pytest.fixture
+def make_key(db: None) -> Callable[..., tuple[ApiKey, str]]:
+    """Create an API key through the service; returns the row and the raw ``sk-…`` key."""
+
+    def make(user: User, **fields: Any) -> tuple[ApiKey, str]:
+        created = api_key_create(user=user, name=fields.pop("name", "test key"), **fields)
+        return created.key, created.api_key
+
+    return make
+
+
+def bearer(secret: str) -> APIClient:
+    """A fresh API client sending ``Authorization: Bearer <secret>`` (a JWT or an sk- key)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Run Celery tasks in this process, as the embedded default always does.
+
+    With REDIS_URL set, tasks otherwise go to the broker for a worker (tests/e2e start one
+    where the worker itself matters).
+    """
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager = conf.task_eager_propagates = True
+    yield
+    conf.task_always_eager, conf.task_eager_propagates = saved

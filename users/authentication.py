@@ -1,14 +1,20 @@
-"""How a request proves who it is: a JWT access token in ``Authorization: Bearer``."""
+"""How a request proves who it is: ``Authorization: Bearer <JWT access token | sk-… key>``."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import Token
 
-from users.models import User
+from users.errors import ApiKeyScope
+from users.models import ApiKey, User
+from users.selectors import site_settings_current
+from users.services import api_key_resolve, api_keys_check_allowed
 
 # last_active_at is written at most this often per user, not on every request.
 ACTIVITY_RESOLUTION = timedelta(seconds=60)
@@ -25,6 +31,36 @@ class JWTAuthentication(authentication.JWTAuthentication):
         user: User = super().get_user(validated_token)
         user_touch_activity(user=user)
         return user
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """``Authorization: Bearer sk-…``: an API key, accepted wherever a JWT is.
+
+    Anything not starting with ``sk-`` is left to JWTAuthentication. The key's scope is
+    enforced here, for every route at once: a completions-only key is refused (403) by any
+    view that does not declare ``api_key_scope = "completions"``; such views then call
+    ``users.permissions.key_allows`` to check the model. ``request.auth`` is the ApiKey.
+    """
+
+    def authenticate(self, request: Request) -> tuple[User, ApiKey] | None:
+        parts = get_authorization_header(request).split()
+        if len(parts) != 2 or parts[0].lower() != b"bearer" or not parts[1].startswith(b"sk-"):
+            return None
+        key = api_key_resolve(raw=parts[1].decode("latin-1"))
+        api_keys_check_allowed(user=key.user, site=site_settings_current(request))
+        view = (request.parser_context or {}).get("view")
+        if key.scope == ApiKey.Scope.COMPLETIONS and view_key_scope(view) != "completions":
+            raise ApiKeyScope()
+        user_touch_activity(user=key.user)
+        return key.user, key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+def view_key_scope(view: Any) -> str:
+    """The kind of API keys a view accepts: ``"all"`` unless it says ``"completions"``."""
+    return getattr(view, "api_key_scope", "all")
 
 
 def user_touch_activity(*, user: User) -> None:
@@ -48,18 +84,40 @@ class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
         }
 
 
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "users.authentication.ApiKeyAuthentication"
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema: object) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "sk-…",
+            "description": "An API key from POST /api/users/api_key, in the same header.",
+        }
+
+
 def user_from_token(raw: object) -> User:
     """The active user a bearer token (as sent by a socket client) stands for.
 
-    Raises AuthenticationFailed (or a subclass) for a missing, malformed, expired or revoked
-    token, and for an account that is disabled or still pending approval.
+    The token is a JWT access token or an ``sk-`` API key (a completions-only key is refused:
+    sockets are not completions). Raises AuthenticationFailed (or a subclass) for a missing,
+    malformed, expired or revoked token, and for an account that is disabled or pending.
     """
     from rest_framework.exceptions import AuthenticationFailed
 
     if not isinstance(raw, str) or not raw.strip():
         raise AuthenticationFailed("A token is required.", "not_authenticated")
-    auth = JWTAuthentication()
-    user = auth.get_user(auth.get_validated_token(raw.strip().encode()))
+    raw = raw.strip()
+    if raw.startswith("sk-"):
+        key = api_key_resolve(raw=raw)
+        api_keys_check_allowed(user=key.user, site=site_settings_current())
+        if key.scope == ApiKey.Scope.COMPLETIONS:
+            raise ApiKeyScope()
+        user = key.user
+    else:
+        auth = JWTAuthentication()
+        user = auth.get_user(auth.get_validated_token(raw.encode()))
     if user.role == User.Role.PENDING:
         raise AuthenticationFailed(
             "Your account is pending approval by an administrator.", "account_pending"

@@ -54,6 +54,18 @@ def env_choice(name: str, *, default: str, choices: set[str]) -> str:
     return value
 
 
+ROLES = {"admin", "user", "pending"}
+
+
+def env_roles(name: str, *, default: list[str]) -> list[str]:
+    """A comma-separated list of account roles (``admin``, ``user``, ``pending``)."""
+    values = env_list(name, default=default)
+    unknown = sorted(set(values) - ROLES)
+    if unknown:
+        raise ImproperlyConfigured(f"{name} may only list {sorted(ROLES)}, got {unknown}.")
+    return values
+
+
 def env_rate(name: str, *, default: str) -> tuple[int, int]:
     """Parse a rate such as ``5/minute`` into (count, window seconds)."""
     raw = os.environ.get(name, default).strip()

@@ -63,9 +63,17 @@ class RateLimited(AppError):
     default_detail = "Too many requests; try again later."
     default_code = "rate_limited"
 
-    def __init__(self, detail: str | None = None, *, retry_after: int = 60) -> None:
-        super().__init__(detail)
+    def __init__(
+        self,
+        detail: str | None = None,
+        code: str | None = None,
+        *,
+        retry_after: int = 60,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail, code)
         self.retry_after = max(1, int(retry_after))
+        self.headers = headers or {}
 
 
 def error_body(detail: str, code: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -120,7 +128,8 @@ def _sentence_of(exc: exceptions.APIException) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every handled error gets the one shape."""
-    # Imported here: rest_framework.views loads the parser settings, whose parsers import us.
+    # Imported here: rest_framework.views loads the authentication, permission, parser and
+    # throttle classes, which raise the errors of this module.
     from rest_framework.views import exception_handler as drf_exception_handler
 
     if isinstance(exc, Http404):
@@ -136,8 +145,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response.data = _validation_body(exc)
     elif isinstance(exc, exceptions.APIException):
         response.data = error_body(_sentence_of(exc), _code_of(exc))
+        if response.status_code == 401 and "WWW-Authenticate" not in response:
+            response["WWW-Authenticate"] = 'Bearer realm="api"'  # a 401 must name its scheme
         if isinstance(exc, RateLimited):
             response["Retry-After"] = str(exc.retry_after)
+            for name, value in exc.headers.items():
+                response[name] = value
     return response
 
 

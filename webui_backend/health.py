@@ -1,4 +1,4 @@
-"""``GET /health``: is every part this process depends on answering?"""
+"""``GET /health``: is every part this process depends on answering? And ``GET /api/version``."""
 
 import logging
 import secrets
@@ -73,3 +73,22 @@ class HealthApi(APIView):
             {"status": "ok" if healthy else "unavailable", "checks": checks},
             status=200 if healthy else 503,
         )
+
+
+class VersionApi(APIView):
+    """The server's version, as Open WebUI answers it. Open to anyone; with credentials it goes
+    through authentication and the request limit like any route (the benchmark of that layer
+    uses it: same view, with no credentials, a JWT or an API key)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={
+            (200, "application/json"): inline_serializer(
+                "Version", {"version": serializers.CharField()}
+            )
+        },
+        summary="The server's version",
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"version": settings.SPECTACULAR_SETTINGS["VERSION"]})

@@ -1,48 +1,213 @@
-"""Fixed-window counters in the shared cache (Redis when configured), atomic across processes."""
+"""Sliding-window rate limits, exact across processes, and the headers that report them.
+
+``hit(scope=, ident=, limit=, window=)`` counts one request against "at most ``limit`` requests
+in any ``window`` seconds" and says whether it is admitted. With Redis (``REDIS_URL``) the whole
+decision is one Lua script, so it is atomic however many processes share the limit: the script
+drops the entries that left the window, counts the rest and records this request only if it
+fits, all against Redis's own clock (so processes with skewed clocks still agree). Without
+Redis (the embedded default: one process) the same algorithm runs in memory under a lock.
+
+If Redis cannot be reached the request is admitted (fail open): a broken cache must not take
+the API down. The failure is logged, Redis is left alone for a few seconds, and ``/health``
+reports the cache as failed meanwhile.
+"""
 
 import hashlib
+import logging
+import math
+import secrets
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.deprecation import MiddlewareMixin
+
+logger = logging.getLogger(__name__)
+
+# After a Redis failure, requests are admitted without asking Redis for this many seconds.
+REDIS_RETRY_AFTER = 5.0
+
+_SLIDING_WINDOW_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local allowed = 0
+if count < limit then
+    redis.call('ZADD', KEYS[1], now, ARGV[3])
+    count = count + 1
+    allowed = 1
+end
+local reset = now + window
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if oldest[2] then reset = tonumber(oldest[2]) + window end
+redis.call('PEXPIRE', KEYS[1], window)
+return {allowed, count, reset, now}
+"""
 
 
 @dataclass(frozen=True)
 class Window:
+    """The outcome of one ``hit``.
+
+    ``reset_at`` is when the count next goes down (the oldest admitted request leaves the
+    window), in Unix seconds; ``degraded`` means the store could not be asked and the request
+    was admitted without counting (no headers are sent then: there is nothing true to say).
+    """
+
     allowed: bool
     limit: int
     remaining: int
-    reset_at: int  # Unix seconds when the window ends
+    reset_at: float
+    now: float
+    degraded: bool = False
 
     @property
     def retry_after(self) -> int:
-        return max(1, self.reset_at - int(time.time()))
+        return max(1, math.ceil(self.reset_at - self.now))
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(math.ceil(self.reset_at)),
+        }
 
 
 def hit(*, scope: str, ident: str, limit: int, window: int) -> Window:
-    """Count one event for ``ident`` in the current window of ``window`` seconds.
+    """Count one request by ``ident`` under ``scope``: at most ``limit`` per ``window`` seconds.
 
     ``ident`` is hashed before it becomes part of a key, so emails, addresses and keys never
-    appear in the cache. ``cache.add`` then ``cache.incr`` is atomic on Redis and locmem.
+    appear in the cache. Refused requests are not recorded: a client that keeps knocking while
+    limited does not push its own reset further away.
     """
-    now = int(time.time())
-    start = now - now % window
     digest = hashlib.sha256(ident.encode()).hexdigest()[:32]
-    key = f"rl:{scope}:{digest}:{start}"
-    cache.add(key, 0, timeout=window + 1)
+    name = f"rl:{scope}:{digest}"
+    if settings.REDIS_URL:
+        return _hit_redis(name, limit=limit, window_ms=window * 1000)
+    return _memory.hit(name, limit=limit, window_ms=window * 1000)
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+_redis_down_until = 0.0
+_script: Any = None
+
+
+def _hit_redis(name: str, *, limit: int, window_ms: int) -> Window:
+    global _redis_down_until, _script
+    if time.monotonic() < _redis_down_until:
+        return _degraded(limit)
     try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.add(key, 1, timeout=window + 1)
-        count = 1
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        if _script is None:
+            _script = client.register_script(_SLIDING_WINDOW_LUA)
+        allowed, count, reset_ms, now_ms = _script(
+            keys=[cache.make_key(name)],
+            args=[limit, window_ms, secrets.token_hex(8)],
+            client=client,
+        )
+    except Exception as exc:  # redis-py raises ConnectionError, TimeoutError, OSError, ...
+        _redis_down_until = time.monotonic() + REDIS_RETRY_AFTER
+        logger.warning(
+            "rate limits: Redis unreachable (%s); admitting requests unlimited for %.0f s",
+            type(exc).__name__,
+            REDIS_RETRY_AFTER,
+        )
+        return _degraded(limit)
     return Window(
-        allowed=count <= limit,
+        allowed=bool(allowed),
         limit=limit,
-        remaining=max(0, limit - count),
-        reset_at=start + window,
+        remaining=max(0, limit - int(count)),
+        reset_at=int(reset_ms) / 1000,
+        now=int(now_ms) / 1000,
     )
+
+
+def _degraded(limit: int) -> Window:
+    now = time.time()
+    return Window(allowed=True, limit=limit, remaining=limit, reset_at=now, now=now, degraded=True)
+
+
+# --- In process -----------------------------------------------------------------------------
+
+
+class _MemoryStore:
+    """The Lua script's algorithm for one process: a timestamp log per key under one lock."""
+
+    SWEEP_EVERY = 10_000  # hits between sweeps that drop the logs of idle keys
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._logs: dict[str, deque[int]] = {}
+        self._hits = 0
+
+    def hit(self, name: str, *, limit: int, window_ms: int) -> Window:
+        now = int(time.time() * 1000)
+        with self._lock:
+            self._hits += 1
+            if self._hits % self.SWEEP_EVERY == 0:
+                self._sweep(now)
+            log = self._logs.setdefault(name, deque())
+            while log and log[0] <= now - window_ms:
+                log.popleft()
+            allowed = len(log) < limit
+            if allowed:
+                log.append(now)
+            reset = (log[0] if log else now) + window_ms
+            remaining = max(0, limit - len(log))
+        return Window(
+            allowed=allowed, limit=limit, remaining=remaining, reset_at=reset / 1000, now=now / 1000
+        )
+
+    def _sweep(self, now: int) -> None:
+        # A log whose newest entry is older than a day cannot matter to any window we allow.
+        for name in [n for n, log in self._logs.items() if not log or log[-1] < now - 86_400_000]:
+            del self._logs[name]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._logs.clear()
+
+
+_memory = _MemoryStore()
+
+
+def clear() -> None:
+    """Forget every in-process count and any remembered Redis failure."""
+    global _redis_down_until
+    _memory.clear()
+    _redis_down_until = 0.0
+
+
+# --- Request plumbing -----------------------------------------------------------------------
+
+
+def attach(request: Any, window: Window) -> None:
+    """Remember ``window`` on the request, so its response carries the X-RateLimit headers."""
+    django_request = getattr(request, "_request", request)  # DRF's Request wraps Django's
+    django_request.ratelimit_window = window
+
+
+class RateLimitHeadersMiddleware(MiddlewareMixin):
+    """Adds ``X-RateLimit-Limit/Remaining/Reset`` to every response a limit was applied to."""
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        window: Window | None = getattr(request, "ratelimit_window", None)
+        if window is not None and not window.degraded:
+            for name, value in window.headers().items():
+                if name not in response.headers:
+                    response.headers[name] = value
+        return response
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -17,6 +17,7 @@ from webui_backend.env import (
     env_int,
     env_list,
     env_rate,
+    env_roles,
     env_str,
     secret_key_from,
 )
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "webui_backend.ratelimit.RateLimitHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -137,6 +139,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "webui"),
+            # A Redis that stops answering must not hang requests: the rate limiter and the
+            # settings cache then fail open after at most this long (seconds).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
     CHANNEL_LAYERS = {
@@ -224,10 +229,21 @@ AUTH_RATE_PER_EMAIL = env_rate("AUTH_RATE_PER_EMAIL", default="5/minute")
 AUTH_RATE_PER_IP = env_rate("AUTH_RATE_PER_IP", default="20/minute")
 # How many reverse proxies in front of us append to X-Forwarded-For (0: trust none of it).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", default=0, minimum=0)
+# Initial request-rate policy (admins change it at /api/admin/settings without a restart):
+# requests per account (per key when a key is used) in a sliding window, and exempt roles.
+RATE_LIMIT = env_rate("RATE_LIMIT", default="100/minute")
+RATE_LIMIT_EXEMPT_ROLES = env_roles("RATE_LIMIT_EXEMPT_ROLES", default=["admin"])
+# Initial API-key settings: whether keys work at all, and for which roles.
+ENABLE_API_KEYS = env_bool("ENABLE_API_KEYS", default=True)
+API_KEY_ROLES = env_roles("API_KEY_ROLES", default=["admin", "user"])
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["users.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "users.authentication.ApiKeyAuthentication",  # first: it answers only for sk-… keys
+        "users.authentication.JWTAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["users.permissions.IsApprovedUser"],
+    "DEFAULT_THROTTLE_CLASSES": ["users.throttling.AccountRateThrottle"],
     "DEFAULT_PARSER_CLASSES": ["webui_backend.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "webui_backend.errors.exception_handler",

@@ -6,7 +6,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
-from webui_backend.health import HealthApi
+from webui_backend.health import HealthApi, VersionApi
 
 api_patterns = [
     path("", include("users.urls")),
@@ -16,6 +16,7 @@ api_patterns = [
 urlpatterns = [
     path("api/", include(api_patterns)),
     path("api/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
+    path("api/version", VersionApi.as_view(), name="version"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="swagger-ui"),
     path("redoc", SpectacularRedocView.as_view(url_name="openapi-schema"), name="redoc"),
     path("health", HealthApi.as_view(), name="health"),

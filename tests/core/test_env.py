@@ -75,7 +75,7 @@ def test_rates_read_as_count_and_window(monkeypatch: pytest.MonkeyPatch) -> None
 def test_every_setting_is_documented_in_readme_and_env_example() -> None:
     root = Path(__file__).resolve().parents[2]
     source = (root / "webui_backend" / "settings.py").read_text()
-    names = set(re.findall(r'env_(?:str|bool|int|list|choice|rate)\(\s*"([A-Z_]+)"', source))
+    names = set(re.findall(r'env_(?:str|bool|int|list|choice|rate|roles)\(\s*"([A-Z_]+)"', source))
     names.add("DATABASE_URL")  # read by dj_database_url
     readme = (root / "README.md").read_text()
     example = (root / "deploy" / "env.example").read_text()

@@ -69,3 +69,21 @@ def test_racing_refreshes_of_one_token_let_exactly_one_win(owner: User) -> None:
     statuses = run_together(4, refresh)
 
     assert sorted(statuses) == [200, 401, 401, 401]
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(make_user: Any) -> None:
+    first = make_user(role=User.Role.ADMIN, email="first-admin@example.com")
+    second = make_user(role=User.Role.ADMIN, email="second-admin@example.com")
+    tokens = [signin(APIClient(), first.email)["token"], signin(APIClient(), second.email)["token"]]
+    targets = [second, first]
+
+    def demote(index: int) -> int:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens[index]}")
+        path = f"/api/users/{targets[index].pk}/role"
+        return client.post(path, {"role": "user"}, format="json").status_code
+
+    statuses = run_together(2, demote)
+
+    assert sorted(statuses) in ([200, 403], [200, 409])
+    assert User.objects.filter(role=User.Role.ADMIN).count() == 1

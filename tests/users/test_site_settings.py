@@ -163,3 +163,26 @@ def test_signup_is_limited_per_client_address(api: APIClient, settings: Any) -> 
 
     assert statuses == [200, 200, 429]
     assert User.objects.count() == 2
+
+
+def test_a_stale_copy_written_back_after_a_save_is_not_believed(admin_user: User) -> None:
+    """A request that read the old row just before a save may write it to the cache just
+    after; the copy carries the generation it was read under, so it is ignored."""
+    from django.core.cache import cache
+
+    from users.selectors import (
+        SITE_SETTINGS_CACHE_KEY,
+        SITE_SETTINGS_GENERATION_KEY,
+        site_settings_current,
+    )
+    from users.services import site_settings_update
+
+    assert site_settings_current().enable_api_keys is True
+    stale = cache.get(SITE_SETTINGS_CACHE_KEY)
+    generation = cache.get(SITE_SETTINGS_GENERATION_KEY, 0)
+
+    site_settings_update(actor=admin_user, enable_api_keys=False)
+    cache.set(SITE_SETTINGS_CACHE_KEY, stale)  # the late write of the racing request
+
+    assert cache.get(SITE_SETTINGS_GENERATION_KEY) > generation
+    assert site_settings_current().enable_api_keys is False

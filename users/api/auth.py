@@ -1,3 +1,5 @@
+"""Sign-up, sign-in, sessions, passwords and the sign-up settings."""
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -8,6 +10,7 @@ from rest_framework.views import APIView
 from users import services
 from users.models import User
 from users.permissions import IsAdmin, IsSignedIn
+from users.selectors import site_settings_effective
 from users.serializers import (
     NAME_MAX,
     SessionOutputSerializer,
@@ -15,6 +18,7 @@ from users.serializers import (
     check_password_strength,
     password_field,
 )
+from webui_backend import ratelimit
 from webui_backend.ratelimit import client_ip
 from webui_backend.serializers import StrictCharField, StrictEmailField, StrictSerializer
 
@@ -43,7 +47,8 @@ class SignupApi(APIView):
         summary="Create an account (the first one becomes admin) and sign in",
     )
     def post(self, request: Request) -> Response:
-        services.auth_attempt_count(email=None, client_ip=client_ip(request))
+        window = services.auth_attempt_count(email=None, client_ip=client_ip(request))
+        ratelimit.attach(request, window)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         session = services.user_signup(**data.validated_data)
@@ -66,9 +71,10 @@ class SigninApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         email = request.data.get("email") if isinstance(request.data, dict) else None
-        services.auth_attempt_count(
+        window = services.auth_attempt_count(
             email=email if isinstance(email, str) else None, client_ip=client_ip(request)
         )
+        ratelimit.attach(request, window)
         data.is_valid(raise_exception=True)
         session = services.user_signin(**data.validated_data)
         return Response(SessionOutputSerializer(session).data)
@@ -159,7 +165,7 @@ class AdminConfigApi(APIView):
 
     @extend_schema(responses={200: OutputSerializer}, summary="Site settings (admin)")
     def get(self, request: Request) -> Response:
-        return Response(self.OutputSerializer(services.site_settings_effective()).data)
+        return Response(self.OutputSerializer(site_settings_effective()).data)
 
     @extend_schema(
         request=InputSerializer,
@@ -169,5 +175,5 @@ class AdminConfigApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        effective = services.site_settings_update(**data.validated_data)
+        effective = services.site_settings_update(actor=request.user, **data.validated_data)
         return Response(self.OutputSerializer(effective).data)

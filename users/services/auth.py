@@ -1,4 +1,4 @@
-"""Every write about accounts, sessions and site settings."""
+"""Sign-up, sign-in, sessions and passwords."""
 
 from dataclasses import dataclass
 
@@ -13,6 +13,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from users.errors import EmailTaken, InvalidCredentials, InvalidToken, SignupDisabled, WrongPassword
 from users.models import SiteSettings, User, normalize_email
+from users.selectors import site_settings_effective
 from webui_backend import ratelimit
 from webui_backend.errors import RateLimited
 
@@ -26,38 +27,6 @@ class Session:
     expires_at: int
     refresh_token: str
     token_type: str = "Bearer"  # noqa: S105 - a scheme name, not a secret
-
-
-@dataclass(frozen=True)
-class EffectiveSiteSettings:
-    enable_signup: bool
-    default_user_role: str
-
-
-def site_settings_effective(row: SiteSettings | None = None) -> EffectiveSiteSettings:
-    """The settings in force: an admin's saved value where there is one, else the environment's."""
-    if row is None:
-        row = SiteSettings.objects.filter(pk=1).first()
-    enable = row.enable_signup if row and row.enable_signup is not None else None
-    role = row.default_user_role if row and row.default_user_role else None
-    return EffectiveSiteSettings(
-        enable_signup=settings.ENABLE_SIGNUP if enable is None else enable,
-        default_user_role=role or settings.DEFAULT_USER_ROLE,
-    )
-
-
-@transaction.atomic
-def site_settings_update(
-    *, enable_signup: bool | None = None, default_user_role: str | None = None
-) -> EffectiveSiteSettings:
-    """Save the given settings (``None`` leaves a setting as it is) and return those in force."""
-    row, _ = SiteSettings.objects.select_for_update().get_or_create(pk=1)
-    if enable_signup is not None:
-        row.enable_signup = enable_signup
-    if default_user_role is not None:
-        row.default_user_role = default_user_role
-    row.save()
-    return site_settings_effective(row)
 
 
 def session_start(*, user: User) -> Session:
@@ -97,11 +66,12 @@ def user_signup(*, name: str, email: str, password: str, profile_image_url: str 
     return session_start(user=user)
 
 
-def auth_attempt_count(*, email: str | None, client_ip: str) -> None:
+def auth_attempt_count(*, email: str | None, client_ip: str) -> ratelimit.Window:
     """Count one sign-in or sign-up attempt; raise RateLimited past the configured rates.
 
     Both counters advance on every attempt, so one address cannot try many emails and many
-    addresses cannot hammer one email.
+    addresses cannot hammer one email. Returns the tighter of the two windows, for the
+    response's X-RateLimit headers.
     """
     per_ip, ip_window = settings.AUTH_RATE_PER_IP
     windows = [ratelimit.hit(scope="auth-ip", ident=client_ip, limit=per_ip, window=ip_window)]
@@ -117,10 +87,13 @@ def auth_attempt_count(*, email: str | None, client_ip: str) -> None:
         )
     blocked = [w for w in windows if not w.allowed]
     if blocked:
+        tightest = max(blocked, key=lambda w: w.retry_after)
         raise RateLimited(
             "Too many sign-in attempts; try again later.",
-            retry_after=max(w.retry_after for w in blocked),
+            retry_after=tightest.retry_after,
+            headers={} if tightest.degraded else tightest.headers(),
         )
+    return min(windows, key=lambda w: w.remaining)
 
 
 def user_signin(*, email: str, password: str) -> Session:
