@@ -60,7 +60,9 @@ def serve() -> int:
 
 def test(args: list[str]) -> int:
     ensure_installed("test")
-    code = subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT)  # noqa: S603
+    # With REDIS_URL set the tests delete the keys under this prefix, and only those.
+    env = {**os.environ, "CACHE_KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "webui-test")}
+    code = subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, env=env)  # noqa: S603
     if code == 5:  # pytest's "no tests collected" must never pass for green
         print("dev.py: pytest collected no tests; failing.", file=sys.stderr)
         return 1

@@ -842,26 +842,23 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs shared by the servers, this client and other work")
     print(f"open files limit: {files}; load average before: {loadavg()}", flush=True)
     failures = 0
-    sustained_rows: list[list[object]] = []
 
-    if "connections" in args.parts or "sustained" in args.parts:
+    if "connections" in args.parts:
         with running_server(BENCH_ENV, daphne_args=DAPHNE_ARGS) as server:
-            if "connections" in args.parts:
-                print("\n== 1. connections on one process ==", flush=True)
-                failures += asyncio.run(connections_part(server, args))
-                keep_log(server, args.log_dir, "connections")
-        if "sustained" in args.parts:
-            # A fresh server, so the connections part's leftovers do not weigh on it.
-            with running_server(BENCH_ENV, daphne_args=DAPHNE_ARGS) as server:
-                token = asyncio.run(sign_up(server.base_url))
-                row, failed = asyncio.run(sustained_part([server], token, args, "one process"))
-                sustained_rows.append(row)
-                failures += failed
-                if failed:
-                    report_log(server, "sustained, one process")
-                keep_log(server, args.log_dir, "sustained")
-            print(f"\n== 3. sustained messages/s ({mode()}) ==")
-            print_sustained(sustained_rows, args)
+            print("\n== 1. connections on one process ==", flush=True)
+            failures += asyncio.run(connections_part(server, args))
+            keep_log(server, args.log_dir, "connections")
+    if "sustained" in args.parts:
+        # A fresh server, so the connections part's leftovers do not weigh on it.
+        with running_server(BENCH_ENV, daphne_args=DAPHNE_ARGS) as server:
+            token = asyncio.run(sign_up(server.base_url))
+            row, failed = asyncio.run(sustained_part([server], token, args, "one process"))
+            failures += failed
+            if failed:
+                report_log(server, "sustained, one process")
+            keep_log(server, args.log_dir, "sustained")
+        print(f"\n== 3. sustained messages/s ({mode()}) ==")
+        print_sustained([row], args)
 
     if "fanout" in args.parts:
         print("\n== 2. fan-out across two processes ==", flush=True)

@@ -28,8 +28,9 @@ from chats.serializers import (
     chat_body,
     message_payload,
 )
-from users.models import User
-from users.permissions import IsApprovedUser
+from users.models import AuditLog, User
+from users.permissions import IsAdmin, IsApprovedUser
+from users.services import audit_record
 from webui_backend.errors import Forbidden
 from webui_backend.idempotency import idempotent
 from webui_backend.parsers import JSONParser
@@ -402,6 +403,25 @@ class SharedChatCloneApi(APIView):
             user=request.user, title=share.snapshot["title"], body=share.snapshot["chat"]
         )
         return chat_response(clone)
+
+
+class AdminChatApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        responses={200: ChatOutputSerializer},
+        summary="Read any user's chat (admin; every read is written to the audit log)",
+    )
+    def get(self, request: Request, chat_id: str) -> Response:
+        chat = selectors.chat_get_any(chat_id=chat_id)
+        audit_record(
+            actor=request.user,
+            action=AuditLog.Action.CHAT_READ,
+            target_type="chat",
+            target_id=str(chat.pk),
+            detail={"owner": chat.user.email, "title": chat.title[:100]},
+        )
+        return Response(ChatOutputSerializer(chat).data)
 
 
 class ChatExportApi(APIView):

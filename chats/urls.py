@@ -12,6 +12,7 @@ urlpatterns = [
     path("export", api.ChatExportApi.as_view(), name="chat-export"),
     path("import", api.ChatImportApi.as_view(), name="chat-import"),
     path("archive/all", api.ChatArchiveAllApi.as_view(), name="chat-archive-all"),
+    path("admin/<str:chat_id>", api.AdminChatApi.as_view(), name="admin-chat-read"),
     path("share/<str:share_id>", api.SharedChatApi.as_view(), name="share-read"),
     path("share/<str:share_id>/clone", api.SharedChatCloneApi.as_view(), name="share-clone"),
     path("<str:chat_id>", api.ChatDetailApi.as_view(), name="chat-detail"),

@@ -16,7 +16,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from realtime.sessions import FloodError, Session, TooManyConnections, error_payload
-from users.authentication import user_from_token
+from users.authentication import socket_credential
 
 AUTH_TIMEOUT = 10  # seconds a connection may stay open without authenticating
 
@@ -77,12 +77,12 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     async def _authenticate(self, token: Any) -> None:
         try:
-            user = await database_sync_to_async(user_from_token)(token)
+            credential = await database_sync_to_async(socket_credential)(token)
         except Exception as exc:
             await self._error(error_payload(exc))
             await self.close(code=4401)
             return
-        session = Session(user, send=self._frame, close=self.close)
+        session = Session(credential, send=self._frame, close=self.close)
         try:
             await session.start()
         except TooManyConnections:
@@ -93,7 +93,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.session = session
         if self.auth_timer is not None:
             self.auth_timer.cancel()
-        await self._frame("authenticated", {"user_id": str(user.pk)})
+        await self._frame("authenticated", {"user_id": str(credential.user.pk)})
 
     async def _close_unless_authenticated(self) -> None:
         await asyncio.sleep(AUTH_TIMEOUT)

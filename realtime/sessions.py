@@ -22,6 +22,7 @@ from django.core.cache import cache
 from rest_framework import exceptions as drf_exceptions
 
 from realtime.events import chat_room, is_replayable, publish, room_group, user_room
+from users.authentication import SocketCredential
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -86,8 +87,9 @@ def _connections_key(user_id: Any) -> str:
 
 
 class Session:
-    def __init__(self, user: User, *, send: Send, close: Close) -> None:
-        self.user = user
+    def __init__(self, credential: SocketCredential, *, send: Send, close: Close) -> None:
+        self.credential = credential
+        self.user = credential.user
         self._send = send
         self._close = close
         self.channel = ""
@@ -233,12 +235,10 @@ class Session:
         await database_sync_to_async(_announce)(room, "user_leave", self.user)
 
     async def _recheck_account(self) -> None:
-        """A role change or deletion: a socket of an account that may no longer connect closes."""
-        user = await database_sync_to_async(User.objects.filter(pk=self.user.pk).first)()
-        if user is None or not user.is_active or user.role == User.Role.PENDING:
+        """The account changed (role, deletion, password, a revoked key): a socket whose
+        credential no longer admits its user closes."""
+        if not await database_sync_to_async(self.credential.still_valid)():
             await self._close()
-        else:
-            self.user = user
 
 
 class FloodError(SocketError):

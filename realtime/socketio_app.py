@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from realtime.sessions import FloodError, Session, TooManyConnections, error_payload
-from users.authentication import user_from_token
+from users.authentication import socket_credential
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ sessions: dict[str, Session] = {}  # sid -> session, for the connections this pr
 async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
     token = auth.get("token") if isinstance(auth, dict) else None
     try:
-        user = await database_sync_to_async(user_from_token)(token)
+        credential = await database_sync_to_async(socket_credential)(token)
     except Exception as exc:
         raise socketio.exceptions.ConnectionRefusedError(error_payload(exc)) from None
 
@@ -36,7 +36,7 @@ async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
     async def close() -> None:
         await sio.disconnect(sid)
 
-    session = Session(user, send=send, close=close)
+    session = Session(credential, send=send, close=close)
     try:
         await session.start()
     except TooManyConnections:

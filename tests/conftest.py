@@ -1,11 +1,6 @@
 """Test set-up shared by every test. The suite runs on the embedded default and, with
 DATABASE_URL and REDIS_URL set, on real PostgreSQL and Redis (see README)."""
 
-import os
-
-# Our cache keys live under their own prefix, so clearing them never touches another app's keys.
-os.environ.setdefault("CACHE_KEY_PREFIX", "webui-test")
-
 from collections.abc import Callable, Iterator
 from typing import Any
 

@@ -1,8 +1,10 @@
 """How a request proves who it is: ``Authorization: Bearer <JWT access token | sk-… key>``."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -10,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import Token
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from users.errors import ApiKeyScope
 from users.models import ApiKey, User
@@ -97,7 +100,31 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
         }
 
 
-def user_from_token(raw: object) -> User:
+@dataclass(frozen=True)
+class SocketCredential:
+    """Who a socket connection is, and what it proved that with (checked again on changes)."""
+
+    user: User
+    password_hash: str | None = None  # a JWT's hash of the password hash
+    api_key_id: int | None = None
+
+    def still_valid(self) -> bool:
+        """Does this credential still admit its user? (A database read; run it in a thread.)"""
+        user = User.objects.filter(pk=self.user.pk).first()
+        if user is None or not user.is_active or user.role == User.Role.PENDING:
+            return False
+        if self.password_hash is not None:
+            return get_md5_hash_password(user.password) == self.password_hash
+        if self.api_key_id is not None:
+            now = timezone.now()
+            live = ApiKey.objects.filter(pk=self.api_key_id, revoked_at__isnull=True).filter(
+                Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+            )
+            return live.exists()
+        return True
+
+
+def socket_credential(raw: object) -> SocketCredential:
     """The active user a bearer token (as sent by a socket client) stands for.
 
     The token is a JWT access token or an ``sk-`` API key (a completions-only key is refused:
@@ -114,12 +141,15 @@ def user_from_token(raw: object) -> User:
         api_keys_check_allowed(user=key.user, site=site_settings_current())
         if key.scope == ApiKey.Scope.COMPLETIONS:
             raise ApiKeyScope()
-        user = key.user
+        credential = SocketCredential(user=key.user, api_key_id=key.pk)
     else:
         auth = JWTAuthentication()
-        user = auth.get_user(auth.get_validated_token(raw.encode()))
-    if user.role == User.Role.PENDING:
+        token = auth.get_validated_token(raw.encode())
+        credential = SocketCredential(
+            user=auth.get_user(token), password_hash=token.get("hash_password")
+        )
+    if credential.user.role == User.Role.PENDING:
         raise AuthenticationFailed(
             "Your account is pending approval by an administrator.", "account_pending"
         )
-    return user
+    return credential

@@ -87,3 +87,46 @@ def test_pending_accounts_are_403(client_of: Callable[[User], APIClient], make_u
 
     assert response.status_code == 403
     assert response.json()["code"] == "account_pending"
+
+
+def test_admin_reads_any_chat_through_the_admin_route_and_it_is_audited(
+    client_of: Callable[[User], APIClient], owner: User, admin_user: User
+) -> None:
+    from users.models import AuditLog
+
+    chat = create_chat(client_of(owner), title="private", messages=[msg("user", "q")])
+    admin = client_of(admin_user)
+
+    normal_route = admin.get(f"/api/chats/{chat['id']}")
+    admin_route = admin.get(f"/api/chats/admin/{chat['id']}")
+    audit = admin.get("/api/admin/audit").json()
+
+    assert normal_route.status_code == 404
+    assert admin_route.status_code == 200
+    assert admin_route.json()["chat"]["messages"][0]["content"] == "q"
+    entry = AuditLog.objects.get(action="chat.read")
+    assert entry.target_id == chat["id"]
+    assert entry.actor_id == admin_user.pk
+    assert entry.detail["owner"] == owner.email
+    assert "chat.read" in str(audit)
+
+
+def test_non_admins_cannot_use_the_admin_chat_route(
+    client_of: Callable[[User], APIClient], owner: User
+) -> None:
+    chat = create_chat(client_of(owner))
+
+    response = client_of(owner).get(f"/api/chats/admin/{chat['id']}")
+
+    assert response.status_code == 403
+
+
+def test_dashboard_counts_chats_and_messages(
+    client_of: Callable[[User], APIClient], owner: User, admin_user: User
+) -> None:
+    create_chat(client_of(owner), messages=[msg("user", "a"), msg("assistant", "b")])
+
+    counts = client_of(admin_user).get("/api/admin/stats").json()["counts"]
+
+    assert counts["chats"] == 1
+    assert counts["messages"] == 2

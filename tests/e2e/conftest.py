@@ -71,6 +71,9 @@ def start_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Calla
             "DATA_DIR": str(workdir / "data"),
             # The tests mint tokens for the users they make; the server must accept them.
             "SECRET_KEY": settings.SECRET_KEY,
+            # Same cache and channel-layer namespace as this process (its settings were read
+            # before any conftest could set the variable).
+            "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
             # Socket.IO's polling clients wait out a ping interval when they disconnect.
             "REALTIME_PING_INTERVAL": "2",
             "REALTIME_PING_TIMEOUT": "5",
@@ -93,6 +96,7 @@ def start_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Calla
             **os.environ,
             "DATABASE_URL": database_url(),
             "DATA_DIR": str(workdir / "data"),
+            "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
         }
         with log.open("wb") as out:
             process = subprocess.Popen(

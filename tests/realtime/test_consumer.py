@@ -110,3 +110,38 @@ async def test_catch_up_sends_everything_missed_in_batches(settings: Any) -> Non
     assert [f["data"]["message"]["content"] for f in frames] == [f"m{n}" for n in range(5)]
     assert [f["data"]["seq"] for f in frames] == [1, 2, 3, 4, 5]
     await socket.disconnect()
+
+
+async def test_a_password_change_closes_sockets_opened_with_older_tokens() -> None:
+    from users.services import user_password_change
+
+    user = await database_sync_to_async(UserFactory)()
+    socket = await connect(user)
+
+    await database_sync_to_async(user_password_change)(
+        user=user, current_password="correct horse battery staple", new_password="a new long one 99"
+    )
+    told = await socket.receive_json_from(timeout=5)
+    closed = await socket.receive_output(timeout=5)
+
+    assert told["data"]["reason"] == "password_changed"
+    assert closed["type"] == "websocket.close"
+    await socket.disconnect()
+
+
+async def test_revoking_the_key_a_socket_used_closes_it() -> None:
+    from users.services import api_key_create, api_key_revoke
+
+    user = await database_sync_to_async(UserFactory)()
+    created = await database_sync_to_async(api_key_create)(user=user, name="socket key")
+    socket = WebsocketCommunicator(application, f"/ws/?token={created.api_key}")
+    await socket.connect()
+    assert (await socket.receive_json_from(timeout=5))["type"] == "authenticated"
+
+    await database_sync_to_async(api_key_revoke)(key=created.key)
+    told = await socket.receive_json_from(timeout=5)
+    closed = await socket.receive_output(timeout=5)
+
+    assert told["data"]["reason"] == "api_key_revoked"
+    assert closed["type"] == "websocket.close"
+    await socket.disconnect()

@@ -16,6 +16,7 @@ from users.errors import (
     WrongPassword,
 )
 from users.models import AuditLog, User, normalize_email
+from users.services.auth import credentials_changed
 from users.services.ledger import audit_record
 from webui_backend.errors import Forbidden
 from webui_backend.user_data import user_data_cleanups
@@ -59,6 +60,8 @@ def user_update(*, actor: User, user: User, changes: dict[str, Any]) -> User:
     try:
         with transaction.atomic():
             user.save()
+            if password is not None:
+                credentials_changed(user=user, reason="password_changed")
             if actor.pk != user.pk and changed:
                 audit_record(
                     actor=actor,

@@ -11,6 +11,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
+from realtime import events
 from users.errors import EmailTaken, InvalidCredentials, InvalidToken, SignupDisabled, WrongPassword
 from users.models import SiteSettings, User, normalize_email
 from users.selectors import site_settings_effective
@@ -154,7 +155,15 @@ def user_password_change(*, user: User, current_password: str, new_password: str
         raise WrongPassword()
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
+    credentials_changed(user=user, reason="password_changed")
     return session_start(user=user)
+
+
+def credentials_changed(*, user: User, reason: str) -> None:
+    """Tell the account's sockets (after commit) to check their credential again."""
+    events.publish(
+        events.user_room(user.pk), "account.updated", {"user_id": str(user.pk), "reason": reason}
+    )
 
 
 def _user_of(payload: dict) -> User | None:

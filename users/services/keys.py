@@ -12,6 +12,7 @@ from django.utils import timezone
 from users.errors import ApiKeyExpired, ApiKeyInvalid, ApiKeyRevoked, ApiKeysDisabled
 from users.models import ApiKey, User
 from users.selectors import EffectiveSiteSettings, site_settings_effective
+from users.services.auth import credentials_changed
 
 KEY_PATTERN = re.compile(r"sk-[0-9a-f]{48}")
 PREFIX_LENGTH = 11  # "sk-" and 8 hex digits: enough to find the key, useless to guess it
@@ -71,6 +72,7 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=key.revoked_at)
+        credentials_changed(user=key.user, reason="api_key_revoked")
     return key
 
 
