@@ -124,20 +124,26 @@ async def settle(progress: Callable[[], int], target: int, limit: float) -> floa
     return time.perf_counter() - started
 
 
-def report_log(server: Server, label: str) -> None:
-    """The most frequent exception lines and warnings of a server's log (while it still exists)."""
-    errors = log_errors(server, limit=8)
+def report_log(server: Server, label: str) -> int:
+    """Print the server log's ERROR lines and most frequent exceptions; returns the ERROR count.
+
+    Call it while the server's context is still open: the harness deletes the log on exit.
+    """
     try:
-        text = server.log_path.read_text(errors="replace")
+        lines = server.log_path.read_text(errors="replace").splitlines()
     except OSError:
-        text = ""
-    tracebacks = text.count("Traceback (most recent call last)")
-    if not errors and not tracebacks:
-        print(f"  server log ({label}): no exceptions")
-        return
-    print(f"  server log ({label}): {tracebacks} tracebacks")
+        lines = []
+    logged = Counter(line.split(" ", 3)[-1][:120] for line in lines if " ERROR " in line)
+    errors = log_errors(server, limit=5)
+    if not logged and not errors:
+        print(f"  server log ({label}): no errors")
+        return 0
+    print(f"  server log ({label}): {sum(logged.values())} ERROR lines")
+    for line, count in logged.most_common(5):
+        print(f"    x{count}: {line}")
     for line, count in errors:
-        print(f"    x{count}: {line[:160]}")
+        print(f"    exception x{count}: {line[:160]}")
+    return sum(logged.values())
 
 
 def keep_log(server: Server, log_dir: Path | None, name: str) -> None:
@@ -458,8 +464,8 @@ async def connections_part(server: Server, args: argparse.Namespace) -> int:
         + events.counts["error"]
         + max(0, least_joins - events.counts["user_join"])
         + (ok - alive)
+        + report_log(server, "connections")
     )
-    report_log(server, "connections")
     print(flush=True)
     return failures
 
@@ -640,11 +646,13 @@ async def fanout_part(servers: Sequence[Server], token: str, args: argparse.Name
     )
     for kind, count in (setup_errors + ack_errors).most_common(5):
         print(f"  error x{count}: {kind}")
-    for server, name in zip(servers, ("first", "second"), strict=True):
-        report_log(server, name)
+    logged = sum(
+        report_log(server, name) for server, name in zip(servers, ("first", "second"), strict=True)
+    )
     print(flush=True)
     return (
-        sum(setup_errors.values())
+        logged
+        + sum(setup_errors.values())
         + sum(ack_errors.values())
         + (expected - len(everything))
         + tally.duplicates()
@@ -853,9 +861,7 @@ def main() -> None:
         with running_server(BENCH_ENV, daphne_args=DAPHNE_ARGS) as server:
             token = asyncio.run(sign_up(server.base_url))
             row, failed = asyncio.run(sustained_part([server], token, args, "one process"))
-            failures += failed
-            if failed:
-                report_log(server, "sustained, one process")
+            failures += failed + report_log(server, "sustained, one process")
             keep_log(server, args.log_dir, "sustained")
         print(f"\n== 3. sustained messages/s ({mode()}) ==")
         print_sustained([row], args)
@@ -881,10 +887,7 @@ def main() -> None:
                 )
                 print("\n== 3b. sustained messages/s on the pair ==")
                 print_sustained([row], args)
-                failures += failed
-                if failed:
-                    report_log(first, "first")
-                    report_log(second, "second")
+                failures += failed + report_log(first, "first") + report_log(second, "second")
             keep_log(first, args.log_dir, "pair-first")
             keep_log(second, args.log_dir, "pair-second")
 

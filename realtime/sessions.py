@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
@@ -28,6 +28,15 @@ from users.models import User
 logger = logging.getLogger(__name__)
 
 Send = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+def db(function: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Run a database function in a worker thread, in parallel with the other sessions' calls.
+
+    (channels' ``database_sync_to_async`` is thread-sensitive: every socket's database work
+    would queue on one thread per process.) Connections are closed after each call.
+    """
+    return DatabaseSyncToAsync(function, thread_sensitive=False)
 Close = Callable[[], Awaitable[None]]
 
 
@@ -107,7 +116,7 @@ class Session:
     async def start(self) -> None:
         """Count the connection against the user's limit and start receiving their events."""
         key = _connections_key(self.user.pk)
-        count = await database_sync_to_async(_incr)(key)
+        count = await db(_incr)(key)
         self._counted = True
         if count > settings.REALTIME_MAX_CONNECTIONS_PER_USER:
             await self.stop()
@@ -118,19 +127,25 @@ class Session:
         self._forwarder = asyncio.create_task(self._forward())
 
     async def stop(self) -> None:
-        """Leave every room (telling its members), stop forwarding, release the slot."""
+        """Leave every room (telling its members), stop forwarding, release the slot.
+
+        Each step runs even if an earlier one failed (Redis busy, say): a session that never
+        released its slot would count against the user's connection limit for an hour.
+        """
         if self.closed:
             return
         self.closed = True
         if self._forwarder is not None:
             self._forwarder.cancel()
-        layer = get_channel_layer()
+        steps = [self._leave(room) for room in list(self.rooms)]
         if self.channel:
-            await layer.group_discard(room_group(user_room(self.user.pk)), self.channel)
-        for room in list(self.rooms):
-            await self._leave(room)
+            group = room_group(user_room(self.user.pk))
+            steps.append(get_channel_layer().group_discard(group, self.channel))
         if self._counted:
-            await database_sync_to_async(_decr)(_connections_key(self.user.pk))
+            steps.append(db(_decr)(_connections_key(self.user.pk)))
+        for result in await asyncio.gather(*steps, return_exceptions=True):
+            if isinstance(result, Exception):
+                logger.warning("socket clean-up step failed: %r", result)
 
     # --- client events -----------------------------------------------------------------------
 
@@ -152,15 +167,15 @@ class Session:
             not isinstance(since, int) or isinstance(since, bool) or since < 0
         ):
             raise SocketError("since must be a non-negative integer.", "invalid")
-        await database_sync_to_async(_own_chat)(chat_id=chat_id, user=self.user)
+        await db(_own_chat)(chat_id=chat_id, user=self.user)
         room = chat_room(chat_id)
         async with self._lock:
             if room not in self.rooms:
                 await get_channel_layer().group_add(room_group(room), self.channel)
-                self.rooms[room] = await database_sync_to_async(_last_seq)(room)
+                self.rooms[room] = await db(_last_seq)(room)
             if since is not None:
                 await self._catch_up(room, since)
-        await database_sync_to_async(_announce)(room, "user_join", self.user)
+        await db(_announce)(room, "user_join", self.user)
         return {"ok": True, "chat_id": chat_id, "seq": self.rooms[room]}
 
     async def leave_chat(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +190,7 @@ class Session:
         message = data.get("message")
         if not isinstance(message, dict):
             raise SocketError("message must be an object with role and content.", "invalid")
-        saved = await database_sync_to_async(_append)(chat_id=chat_id, user=self.user, data=message)
+        saved = await db(_append)(chat_id=chat_id, user=self.user, data=message)
         return {"ok": True, "id": saved}
 
     HANDLERS: dict[str, Callable[["Session", dict[str, Any]], Awaitable[dict[str, Any]]]] = {
@@ -221,7 +236,7 @@ class Session:
     async def _catch_up(self, room: str, since: int, until: int | None = None) -> None:
         """Send the stored events of ``room`` after ``since`` (up to ``until``), in order."""
         while True:
-            missed = await database_sync_to_async(_events_after)(room, since, until)
+            missed = await db(_events_after)(room, since, until)
             for seq, event, data in missed:
                 await self._send(event, {**data, "seq": seq})
                 self.rooms[room] = max(self.rooms[room], seq)
@@ -232,12 +247,12 @@ class Session:
     async def _leave(self, room: str) -> None:
         self.rooms.pop(room, None)
         await get_channel_layer().group_discard(room_group(room), self.channel)
-        await database_sync_to_async(_announce)(room, "user_leave", self.user)
+        await db(_announce)(room, "user_leave", self.user)
 
     async def _recheck_account(self) -> None:
         """The account changed (role, deletion, password, a revoked key): a socket whose
         credential no longer admits its user closes."""
-        if not await database_sync_to_async(self.credential.still_valid)():
+        if not await db(self.credential.still_valid)():
             await self._close()
 
 

@@ -148,7 +148,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py's async pool refuses a 101st connection by default; a burst of
+                # socket disconnects each discarding its groups needs more at once.
+                "hosts": [{"address": REDIS_URL, "max_connections": 2000}],
                 "prefix": env_str("CACHE_KEY_PREFIX", "webui"),
                 "capacity": 1000,  # per socket: a burst of streamed tokens must not be dropped
                 "expiry": 60,
