@@ -37,6 +37,8 @@ def db(function: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     would queue on one thread per process.) Connections are closed after each call.
     """
     return DatabaseSyncToAsync(function, thread_sensitive=False)
+
+
 Close = Callable[[], Awaitable[None]]
 
 
