@@ -13,14 +13,13 @@ is still untrusted: the user's code could write to the pipe itself. The server o
 as JSON and checks its shape.
 """
 
-import asyncio
 import contextlib
-import inspect
 import json
-import linecache
 import os
 import sys
-import traceback
+
+# Only json, os and sys are imported up front: every run pays for its imports, and asyncio,
+# inspect or traceback would cost more than the sandbox itself. The others come when needed.
 
 FILENAME = "<function>"
 MESSAGE_MAX = 2000
@@ -44,9 +43,14 @@ def report(fd: int, owner_pid: int, body: dict) -> None:
     os.close(fd)
 
 
-def failure(kind: str, exc: BaseException | None, message: str) -> dict:
+def failure(kind: str, exc: BaseException | None, message: str, source: str = "") -> dict:
     body = {"ok": False, "error": kind, "message": message[:MESSAGE_MAX]}
     if exc is not None:
+        import linecache
+        import traceback
+
+        lines = source.splitlines(keepends=True)
+        linecache.cache[FILENAME] = (len(source), None, lines, FILENAME)
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == FILENAME]
         if frames:
             lines = traceback.format_list(frames)
@@ -64,8 +68,6 @@ def describe(exc: BaseException) -> str:
 
 def run(request: dict) -> dict:
     source, name, args = request["source"], request["name"], request["args"]
-    lines = source.splitlines(keepends=True)
-    linecache.cache[FILENAME] = (len(source), None, lines, FILENAME)
     namespace = {"__name__": "__function__", "__builtins__": __builtins__}
     try:
         exec(compile(source, FILENAME, "exec"), namespace)  # noqa: S102 - the sandbox's job
@@ -73,16 +75,21 @@ def run(request: dict) -> dict:
         if not callable(function):
             return failure("definition", None, f"The source defines no function {name!r}.")
         try:
-            bound = inspect.signature(function).bind(**args)
+            value = function(**args)
         except TypeError as exc:
-            return failure("arguments", None, str(exc))
-        value = function(*bound.args, **bound.kwargs)
-        if inspect.isawaitable(value):
+            # Raised by the call itself (no frame of the function below ours): the arguments
+            # do not fit the signature. From inside the function it is the code's own error.
+            if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+                return failure("arguments", None, str(exc))
+            raise
+        if hasattr(value, "__await__"):
+            import asyncio
+
             value = asyncio.run(_awaited(value))
     except MemoryError as exc:
-        return failure("memory", exc, "The function ran out of memory.")
+        return failure("memory", exc, "The function ran out of memory.", source)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: all are the code's
-        return failure("exception", exc, describe(exc))
+        return failure("exception", exc, describe(exc), source)
     return {"ok": True, "result": value}
 
 

@@ -15,7 +15,7 @@ from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 from functions import sandbox, seccomp, services
-from functions.errors import FunctionBusy
+from functions.errors import FunctionArgsInvalid, FunctionBusy
 from functions.models import Function
 from tests.functions.conftest import SEED_SOURCE, create_function, run_function
 from users.models import User
@@ -432,3 +432,24 @@ def test_the_command_line_binds_nothing_of_the_project() -> None:
     assert "--clearenv" in cmd
     assert os.path.basename(cmd[0]) == "prlimit"
     assert Function.objects.count() == 0
+
+
+def test_the_sandbox_checks_arguments_again(admin_user: User) -> None:
+    """A schema that lets anything through (say, written before a change) is not the last word."""
+    function = Function(
+        user=admin_user, name="f", content="def f(a):\n    return a\n", parameters={}
+    )
+
+    with pytest.raises(FunctionArgsInvalid) as error:
+        services.function_run(function=function, args={"b": 1}, user=admin_user)
+
+    assert "unexpected keyword argument 'b'" in error.value.detail
+    assert error.value.status_code == 422
+
+
+def test_type_errors_inside_the_function_are_its_own(admin_client: APIClient) -> None:
+    response = run_source(admin_client, "def f(a: int):\n    return a + 'x'\n", {"a": 1})
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "function_error"
+    assert "TypeError" in response.json()["detail"]
