@@ -445,19 +445,23 @@ def execute(*, host: Host, source: str, name: str, args: dict, limits: Limits) -
     started = time.monotonic()
     proc = None
     try:
-        proc = subprocess.Popen(  # noqa: S603 - a fixed command line, no shell
-            command(host=host, limits=limits, report_fd=report_write, seccomp_fd=seccomp_fd),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=child_fds,
-            env={},
-            cwd="/",
-            user=lease.uid,
-            group=lease.uid,
-            extra_groups=[],
-            start_new_session=True,  # one process group to kill
-        )
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - a fixed command line, no shell
+                command(host=host, limits=limits, report_fd=report_write, seccomp_fd=seccomp_fd),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=child_fds,
+                env={},
+                cwd="/",
+                user=lease.uid,
+                group=lease.uid,
+                extra_groups=[],
+                start_new_session=True,  # one process group to kill
+            )
+        except OSError as exc:
+            detail = f"Functions cannot run: the sandbox did not start ({exc})."
+            raise SandboxUnavailable(detail) from None
         for fd in child_fds:
             os.close(fd)
         child_fds = []
