@@ -453,3 +453,52 @@ def test_type_errors_inside_the_function_are_its_own(admin_client: APIClient) ->
     assert response.status_code == 400
     assert response.json()["code"] == "function_error"
     assert "TypeError" in response.json()["detail"]
+
+
+def test_inside_the_sandbox(admin_client: APIClient) -> None:
+    """What the code sees: no capabilities, seccomp on, its own PIDs and host name, read-only
+    everything but /tmp, and the rlimits in force."""
+    source = """
+import os, resource, socket
+
+def f():
+    status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines())
+    writes = {}
+    for path in ("/x", "/usr/lib/x", "/dev/x", "/tmp/x"):
+        try:
+            open(path, "w").write("x")
+            writes[path] = "written"
+        except OSError as exc:
+            writes[path] = exc.strerror
+    limits = {n: resource.getrlimit(getattr(resource, "RLIMIT_" + n))[0]
+              for n in ("NPROC", "AS", "NOFILE", "FSIZE", "CPU", "CORE")}
+    return {
+        "caps": status["CapEff"].strip(), "bounding": status["CapBnd"].strip(),
+        "no_new_privs": status["NoNewPrivs"].strip(), "seccomp": status["Seccomp"].strip(),
+        "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+        "hostname": socket.gethostname(), "writes": writes, "limits": limits,
+    }
+"""
+    result = run_source(admin_client, source).json()["result"]
+
+    assert result["caps"] == result["bounding"] == "0000000000000000"
+    assert result["no_new_privs"] == "1"
+    if seccomp.current_arch() is not None:
+        assert result["seccomp"] == "2"  # filter mode
+    assert max(result["pids"]) <= 3  # bwrap's init, the interpreter: nothing of the host
+    assert result["hostname"] == "sandbox"
+    assert result["writes"] == {
+        "/x": "Read-only file system",
+        "/usr/lib/x": "Read-only file system",
+        "/dev/x": "Read-only file system",
+        "/tmp/x": "written",  # noqa: S108 - the sandbox's own tmpfs
+    }
+    limits = sandbox.Limits.from_settings()
+    assert result["limits"] == {
+        "NPROC": limits.processes,
+        "AS": limits.memory_bytes,
+        "NOFILE": limits.open_files,
+        "FSIZE": limits.file_bytes,
+        "CPU": limits.cpu_seconds,
+        "CORE": 0,
+    }
