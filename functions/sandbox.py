@@ -439,6 +439,13 @@ def execute(*, host: Host, source: str, name: str, args: dict, limits: Limits) -
     """
     request = json.dumps({"source": source, "name": name, "args": args}).encode()
     lease = uid_lease(wait_seconds=settings.FUNCTIONS_RUN_QUEUE_TIMEOUT)
+    try:
+        return _execute_as(lease.uid, host=host, request=request, limits=limits)
+    finally:
+        lease.release()
+
+
+def _execute_as(uid: int, *, host: Host, request: bytes, limits: Limits) -> RunResult:
     report_read, report_write = os.pipe()
     seccomp_fd = _pipe_seccomp(host.seccomp) if host.seccomp is not None else None
     child_fds = [report_write] + ([seccomp_fd] if seccomp_fd is not None else [])
@@ -454,8 +461,8 @@ def execute(*, host: Host, source: str, name: str, args: dict, limits: Limits) -
                 pass_fds=child_fds,
                 env={},
                 cwd="/",
-                user=lease.uid,
-                group=lease.uid,
+                user=uid,
+                group=uid,
                 extra_groups=[],
                 start_new_session=True,  # one process group to kill
             )
@@ -475,7 +482,6 @@ def execute(*, host: Host, source: str, name: str, args: dict, limits: Limits) -
             for stream in (proc.stdin, proc.stdout, proc.stderr):
                 if stream and not stream.closed:
                     stream.close()
-        lease.release()
     duration_ms = (time.monotonic() - started) * 1000
     return _interpret(captured, limits=limits, duration_ms=duration_ms)
 
