@@ -3,8 +3,10 @@ the server (this test process) is unharmed. Limits are short here (3 s wall, 1 s
 
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -364,6 +366,30 @@ def test_a_host_without_bubblewrap_refuses_to_run(admin_client: APIClient, setti
     assert response.json()["code"] == "sandbox_unavailable"
     assert "bubblewrap" in response.json()["detail"]
     assert "never run without the sandbox" in response.json()["detail"]
+
+
+def test_a_host_without_user_namespaces_refuses_to_run(
+    admin_client: APIClient, settings: Any
+) -> None:
+    """bubblewrap's own complaint (here from a stand-in) becomes the 503's reason."""
+    created = create_function(admin_client, "my_function", SEED_SOURCE)
+    folder = Path(tempfile.mkdtemp(prefix="fake-bwrap-"))
+    try:
+        fake = folder / "bwrap"
+        fake.write_text(
+            "#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n"
+        )
+        for path in (folder, fake):
+            path.chmod(0o755)  # the stand-in runs as a sandbox uid, like bubblewrap would
+        settings.FUNCTIONS_SANDBOX_BWRAP = str(fake)
+
+        response = run_function(admin_client, created["id"], {"param": "x"})
+    finally:
+        shutil.rmtree(folder)
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "sandbox_unavailable"
+    assert "bwrap: setting up uid map: Permission denied" in response.json()["detail"]
 
 
 def test_too_many_runs_of_one_user_get_429(admin_user: User, settings: Any) -> None:
