@@ -528,3 +528,26 @@ def f():
         "CPU": limits.cpu_seconds,
         "CORE": 0,
     }
+
+
+@pytest.mark.skipif(seccomp.current_arch() is not seccomp.X86_64, reason="x86_64's x32 ABI")
+def test_calls_through_another_abi_kill_the_process(admin_client: APIClient) -> None:
+    source = (
+        "import ctypes\ndef f():\n"
+        "    return ctypes.CDLL(None).syscall(0x40000000 | 39)  # x32 getpid\n"
+    )
+
+    response = run_source(admin_client, source)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "function_resource_limit"
+    assert "SIGSYS" in response.json()["detail"]
+
+
+def test_site_packages_are_hidden(admin_client: APIClient) -> None:
+    host = sandbox.availability()
+    source = (
+        f"import os\ndef f():\n    return [os.listdir(p) for p in {list(host.runtime.hidden)!r}]\n"
+    )
+
+    assert run_source(admin_client, source).json()["result"] == [[] for _ in host.runtime.hidden]
