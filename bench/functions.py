@@ -14,7 +14,9 @@ Needs what the sandbox needs (root, bubblewrap); nothing touches ./data or a dat
 """
 
 import argparse
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webui_backend.settings")
 os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="bench-functions-")
+atexit.register(shutil.rmtree, os.environ["DATA_DIR"], ignore_errors=True)
 os.environ.pop("DATABASE_URL", None)
 os.environ.pop("REDIS_URL", None)
 os.environ["FUNCTIONS_MAX_CONCURRENT_RUNS"] = "64"
