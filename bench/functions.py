@@ -34,7 +34,7 @@ os.environ["FUNCTIONS_MAX_CONCURRENT_RUNS"] = "64"
 os.environ["FUNCTIONS_MAX_RUNS_PER_USER"] = "64"
 os.environ["FUNCTIONS_RUN_QUEUE_TIMEOUT"] = "30"
 
-import django
+import django  # noqa: E402
 
 django.setup()
 
