@@ -239,6 +239,38 @@ RATE_LIMIT_EXEMPT_ROLES = env_roles("RATE_LIMIT_EXEMPT_ROLES", default=["admin"]
 ENABLE_API_KEYS = env_bool("ENABLE_API_KEYS", default=True)
 API_KEY_ROLES = env_roles("API_KEY_ROLES", default=["admin", "user"])
 
+# --- Functions (user Python code, run only inside the sandbox: functions/sandbox.py) --------
+# Who may create/change and run functions, until an admin saves a choice (admins always may).
+FUNCTIONS_USERS_CAN_EDIT = env_bool("FUNCTIONS_USERS_CAN_EDIT", default=False)
+FUNCTIONS_USERS_CAN_RUN = env_bool("FUNCTIONS_USERS_CAN_RUN", default=False)
+FUNCTIONS_MAX_SOURCE_BYTES = env_int("FUNCTIONS_MAX_SOURCE_BYTES", default=256 * 1024, minimum=64)
+# Limits of one run: wall clock and CPU seconds, address space, processes (of the run's own
+# uid), open files, size of any file written (and of its /tmp), printed output, result.
+FUNCTIONS_RUN_TIMEOUT = env_int("FUNCTIONS_RUN_TIMEOUT", default=10, minimum=1)
+FUNCTIONS_RUN_CPU_SECONDS = env_int("FUNCTIONS_RUN_CPU_SECONDS", default=5, minimum=1)
+FUNCTIONS_RUN_MEMORY_MB = env_int("FUNCTIONS_RUN_MEMORY_MB", default=256, minimum=64)
+FUNCTIONS_RUN_MAX_PROCESSES = env_int("FUNCTIONS_RUN_MAX_PROCESSES", default=16, minimum=4)
+FUNCTIONS_RUN_MAX_OPEN_FILES = env_int("FUNCTIONS_RUN_MAX_OPEN_FILES", default=64, minimum=16)
+FUNCTIONS_RUN_MAX_FILE_MB = env_int("FUNCTIONS_RUN_MAX_FILE_MB", default=16, minimum=1)
+FUNCTIONS_RUN_MAX_OUTPUT_BYTES = env_int(
+    "FUNCTIONS_RUN_MAX_OUTPUT_BYTES", default=1024 * 1024, minimum=1024
+)
+FUNCTIONS_RUN_MAX_RESULT_BYTES = env_int(
+    "FUNCTIONS_RUN_MAX_RESULT_BYTES", default=1024 * 1024, minimum=1024
+)
+# Runs at once in one server process and for one user (across processes, via the cache);
+# a run waits up to FUNCTIONS_RUN_QUEUE_TIMEOUT seconds for a slot, then gets 429.
+FUNCTIONS_MAX_CONCURRENT_RUNS = env_int("FUNCTIONS_MAX_CONCURRENT_RUNS", default=4, minimum=1)
+FUNCTIONS_MAX_RUNS_PER_USER = env_int("FUNCTIONS_MAX_RUNS_PER_USER", default=2, minimum=1)
+FUNCTIONS_RUN_QUEUE_TIMEOUT = env_int("FUNCTIONS_RUN_QUEUE_TIMEOUT", default=2, minimum=0)
+# The sandbox: bubblewrap's path, the interpreter (default: the server's own if an
+# unprivileged user can read it, else /usr/bin/python3), and the pool of unprivileged uids
+# the runs get, one each (host-wide; keep it clear of real accounts).
+FUNCTIONS_SANDBOX_BWRAP = env_str("FUNCTIONS_SANDBOX_BWRAP", "bwrap")
+FUNCTIONS_SANDBOX_PYTHON = env_str("FUNCTIONS_SANDBOX_PYTHON")
+FUNCTIONS_SANDBOX_UID_BASE = env_int("FUNCTIONS_SANDBOX_UID_BASE", default=900_000, minimum=1000)
+FUNCTIONS_SANDBOX_UID_COUNT = env_int("FUNCTIONS_SANDBOX_UID_COUNT", default=64, minimum=1)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "users.authentication.ApiKeyAuthentication",  # first: it answers only for sk-… keys
@@ -285,6 +317,7 @@ SPECTACULAR_SETTINGS = {
         "DefaultUserRoleEnum": ["user", "pending"],
         "UserRoleEnum": "users.models.User.Role",
         "MessageRoleEnum": "chats.models.Message.Role",
+        "FunctionTypeEnum": "functions.models.Function.Type",
     },
 }
 
