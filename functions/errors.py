@@ -96,7 +96,10 @@ class FunctionBusy(RateLimited, FunctionRunError):
     default_code = "function_busy"
 
     def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
-        RateLimited.__init__(self, detail, retry_after=retry_after)
+        # Not RateLimited.__init__: its super() call would land in FunctionRunError's.
+        AppError.__init__(self, detail)
+        self.retry_after = max(1, int(retry_after))
+        self.headers: dict[str, str] = {}
         self.stdout = ""
         self.duration_ms = 0.0
 
