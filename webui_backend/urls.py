@@ -11,6 +11,7 @@ from webui_backend.health import HealthApi, VersionApi
 api_patterns = [
     path("", include("users.urls")),
     path("chats/", include("chats.urls")),
+    path("", include("llm.urls")),
 ]
 
 urlpatterns = [

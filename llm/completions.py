@@ -1,0 +1,542 @@
+"""Chat completions: one handler for OpenAI's, FastGPT's and Open WebUI's routes.
+
+A request goes through three short database visits and one long upstream wait, never holding
+a database connection across the wait: (1) authentication, the request limit, validation,
+the custom model and the token budget; (2) with a chat id, the history is read and the new
+messages saved; then the upstream answers (streamed chunks are passed on as they arrive);
+(3) the reply and the usage are saved.
+
+The upstream is consumed by a task of its own. Without a chat id, a client that goes away
+cancels it (and so the upstream request) at once. With a chat id it runs to the end: the
+reply is saved either way, and its tokens are published to the chat's room in batches, so
+another tab, or the same client reconnecting, watches it grow.
+"""
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connections
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.exceptions import APIException, NotAuthenticated, ValidationError
+from rest_framework.request import Request
+
+from chats.models import Message
+from chats.tree import active_branch
+from llm.errors import ModelNotFound, RetrievalUnavailable
+from llm.models import Generation
+from llm.selectors import custom_model_get_visible
+from llm.serializers import CompletionInputSerializer
+from llm.services import (
+    chat_get_or_create_for_completion,
+    turn_begin,
+    turn_finish,
+    turn_publish_delta,
+)
+from llm.upstream import (
+    Upstream,
+    catalogue,
+    completion_call,
+    completion_stream,
+    upstreams_all,
+)
+from users.authentication import ApiKeyAuthentication, JWTAuthentication
+from users.models import ApiKey, User
+from users.permissions import IsApprovedUser, key_allows
+from users.selectors import token_budget_check
+from users.services import usage_record
+from users.throttling import AccountRateThrottle
+from webui_backend.errors import AppError, Forbidden, exception_handler
+from webui_backend.parsers import JSONParser
+
+T = TypeVar("T")
+DONE = b"data: [DONE]\n\n"
+_running: set[asyncio.Task[Any]] = set()  # strong references: a detached turn must not be GC'd
+
+
+async def db(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run ``fn`` in a worker thread and give its database connection back at once."""
+
+    def run() -> T:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return await sync_to_async(run, thread_sensitive=False)()
+
+
+# --- errors and the envelope ------------------------------------------------------------------
+
+
+def wants_envelope(request: HttpRequest) -> bool:
+    flag = request.headers.get("X-Response-Envelope") or request.GET.get("envelope") or ""
+    return flag.lower() in ("1", "true", "yes")
+
+
+def envelope(status: int, payload: Any, *, message: str = "successful") -> dict[str, Any]:
+    return {"success": status < 400, "code": str(status), "message": message, "data": payload}
+
+
+def error_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Our one error format (enveloped on request), with the error's headers."""
+    response = exception_handler(exc, {"request": request})
+    if response is None:
+        raise exc
+    data = response.data
+    if wants_envelope(request):
+        data = envelope(response.status_code, data, message=str(data.get("detail", "")))
+    out = JsonResponse(data, status=response.status_code)
+    for name, value in response.items():
+        if name.lower() != "content-type":
+            out[name] = value
+    return out
+
+
+# --- step 1: who, what, may they ------------------------------------------------------------
+
+
+@dataclass
+class Turn:
+    """Everything a completion needs once the request is accepted."""
+
+    user: User
+    api_key: ApiKey | None
+    model: str  # as the client named it
+    base_model: str
+    system: str
+    params: dict[str, Any]
+    data: dict[str, Any]  # validated fields
+    raw: dict[str, Any]  # the body as sent (unknown fields go upstream)
+    stream: bool
+    include_usage: bool
+    detail: bool
+    chat_key: str
+    reply_id: str
+    custom_uid: str
+    completion_id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
+    created: int = field(default_factory=lambda: int(time.time()))
+    upstream: Upstream | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    chat_id: Any = None
+    generation: Generation | None = None
+
+
+class CompletionView:
+    """What the DRF authentication classes and the request limit look at."""
+
+    api_key_scope = "completions"
+    throttle_scope = "completions"
+
+
+def request_authenticate(request: HttpRequest, view: Any, permission: Any) -> Request:
+    """What DRF does before a view runs, for our plain async views: authenticate (JWT or
+    key, honouring the view's ``api_key_scope``), check ``permission``, count the request
+    against the account's limit. Raises the same errors as any DRF view."""
+    drf = Request(
+        request,
+        parsers=[JSONParser()],
+        authenticators=[ApiKeyAuthentication(), JWTAuthentication()],
+        parser_context={"view": view},
+    )
+    if not drf.user or not drf.user.is_authenticated:
+        raise NotAuthenticated()
+    if not permission.has_permission(drf, view):
+        raise Forbidden(permission.message, permission.code)
+    AccountRateThrottle().allow_request(drf, view)
+    return drf
+
+
+def turn_accept(request: HttpRequest) -> Turn:
+    """Authenticate, count against the request limit, validate and check budgets (sync)."""
+    view = CompletionView()
+    drf = request_authenticate(request, view, IsApprovedUser())
+    raw = drf.data
+    if not isinstance(raw, dict):
+        raise ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+    serializer = CompletionInputSerializer(data=raw)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    user: User = drf.user
+    key = drf.auth if isinstance(drf.auth, ApiKey) else None
+    key_allows(drf, route_kind="completions", model=data["model"])
+    custom = custom_model_get_visible(user=user, model_id=data["model"])
+    if data.get("files") or data.get("knowledge_ids") or (custom and custom.knowledge_ids):
+        raise RetrievalUnavailable()
+    token_budget_check(user=user, api_key=key)
+    params = dict(custom.params) if custom else {}
+    stream = bool(data.get("stream"))
+    return Turn(
+        user=user,
+        api_key=key,
+        model=data["model"],
+        base_model=custom.base_model if custom else data["model"],
+        system=str(params.pop("system", "") or ""),
+        params=params,
+        data=data,
+        raw=raw,
+        stream=stream,
+        include_usage=stream and bool((data.get("stream_options") or {}).get("include_usage")),
+        detail=bool(data.get("detail")),
+        chat_key=data.get("chatId") or data.get("chat_id") or "",
+        reply_id=data.get("responseChatItemId") or str(uuid.uuid4()),
+        custom_uid=data.get("customUid") or "",
+    )
+
+
+async def turn_route(turn: Turn) -> None:
+    """Find the connection serving the turn's base model (404 if none lists it)."""
+    upstreams = await db(upstreams_all)
+    models, errors = await catalogue(upstreams)
+    entry = next((m for m in models if m.id == turn.base_model), None)
+    if entry is None:
+        unreachable = f" ({len(errors)} connection(s) could not be asked)" if errors else ""
+        raise ModelNotFound(f"Model {turn.model!r} not found{unreachable}.")
+    turn.upstream = next(u for u in upstreams if u.key == entry.upstream_key)
+
+
+def turn_open_chat(turn: Turn) -> list[dict[str, Any]]:
+    """With a chat id: the chat's earlier turns (creating the chat), then save the new ones."""
+    first_text = next(
+        (m["content"] for m in turn.data["messages"] if isinstance(m.get("content"), str)), ""
+    )
+    chat = chat_get_or_create_for_completion(
+        user=turn.user, chat_id=turn.chat_key, title=first_text
+    )
+    stored = list(Message.objects.filter(chat=chat))
+    by_id = {m.message_id: m for m in stored}
+    history = [
+        {"role": m.role, "content": m.content}
+        for m in active_branch(by_id, chat.current_id)
+        if m.role in (Message.Role.SYSTEM, Message.Role.USER, Message.Role.ASSISTANT)
+    ]
+    new = [m for m in turn.data["messages"] if m["role"] not in ("system", "developer")]
+    turn.generation = turn_begin(
+        chat=chat,
+        user=turn.user,
+        messages=new,
+        model=turn.model,
+        reply_id=turn.reply_id,
+        custom_uid=turn.custom_uid,
+    )
+    turn.chat_id = chat.pk
+    request_system = [m for m in turn.data["messages"] if m["role"] in ("system", "developer")]
+    return request_system + history + new
+
+
+def turn_payload(turn: Turn, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The upstream request: the client's fields (unknown ones too), the custom model's
+    parameters under them, its system prompt first, and always usage when streaming."""
+    payload = {k: v for k, v in turn.raw.items() if k not in CompletionInputSerializer.OWN_FIELDS}
+    for name, value in turn.params.items():
+        if payload.get(name) is None:
+            payload[name] = value
+    if turn.system:
+        messages = [{"role": "system", "content": turn.system}, *messages]
+    payload["messages"] = messages
+    payload["model"] = turn.base_model
+    if turn.stream:
+        payload["stream"] = True
+        payload["stream_options"] = {**(payload.get("stream_options") or {}), "include_usage": True}
+    else:
+        payload.pop("stream_options", None)
+    return payload
+
+
+# --- step 2: the upstream ---------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    parts: list[str] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    error: AppError | None = None
+    body: dict[str, Any] | None = None  # a non-streaming answer
+    chunks: int = 0
+    started: float = field(default_factory=time.monotonic)
+    first_token: float | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def sse(data: dict[str, Any], event: str = "") -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return (head + "data: " + json.dumps(data, separators=(",", ":")) + "\n\n").encode()
+
+
+def chunk_out(turn: Turn, chunk: dict[str, Any], progress: Progress) -> dict[str, Any] | None:
+    """Note a chunk's text and usage; the chunk as our client sees it (None: not shown)."""
+    if isinstance(chunk.get("usage"), dict):
+        progress.usage = chunk["usage"]
+    choices = chunk.get("choices") or []
+    for choice in choices:
+        if isinstance(choice, dict) and choice.get("index", 0) == 0:
+            content = (choice.get("delta") or {}).get("content")
+            if isinstance(content, str) and content:
+                progress.parts.append(content)
+                if progress.first_token is None:
+                    progress.first_token = time.monotonic()
+    if not choices and not turn.include_usage:
+        return None
+    out = {
+        **chunk,
+        "id": turn.completion_id,
+        "object": "chat.completion.chunk",
+        "created": turn.created,
+        "model": turn.model,
+    }
+    if not turn.include_usage:
+        out.pop("usage", None)
+    return out
+
+
+def usage_of(turn: Turn, progress: Progress) -> dict[str, int]:
+    """The upstream's usage, or an estimate (about four characters a token) without one."""
+    usage = progress.usage or {}
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    if not isinstance(prompt, int):
+        prompt = len(json.dumps(turn.payload.get("messages", []))) // 4
+    if not isinstance(completion, int):
+        completion = (len(progress.text) + 3) // 4
+    return {"prompt_tokens": prompt, "completion_tokens": completion}
+
+
+def response_data(turn: Turn, progress: Progress) -> list[dict[str, Any]]:
+    """FastGPT's ``responseData`` (``detail: true``): tokens, timings, sources."""
+    usage = usage_of(turn, progress)
+    now = time.monotonic()
+    return [
+        {
+            "moduleName": "AI Chat",
+            "moduleType": "chatNode",
+            "model": turn.model,
+            "inputTokens": usage["prompt_tokens"],
+            "outputTokens": usage["completion_tokens"],
+            "tokens": usage["prompt_tokens"] + usage["completion_tokens"],
+            "runningTime": round(now - progress.started, 3),
+            "timeToFirstToken": (
+                round(progress.first_token - progress.started, 3) if progress.first_token else None
+            ),
+            "quoteList": [],  # retrieved sources, once retrieval exists
+        }
+    ]
+
+
+class Publisher:
+    """Batches a chat reply's streamed text into ``completion.delta`` room events."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.pending: list[str] = []
+        self.index = 0
+        self.last = time.monotonic()
+        self.interval = settings.COMPLETION_PUBLISH_INTERVAL_MS / 1000
+
+    async def add(self, text: str) -> None:
+        self.pending.append(text)
+        if time.monotonic() - self.last >= self.interval:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self.pending:
+            return
+        delta, self.pending = "".join(self.pending), []
+        self.last = time.monotonic()
+        await db(
+            turn_publish_delta,
+            chat_id=self.turn.chat_id,
+            message_id=self.turn.reply_id,
+            delta=delta,
+            index=self.index,
+        )
+        self.index += 1
+
+
+class Pump:
+    """Consumes the upstream for one turn, feeding the client (while it listens)."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.progress = Progress()
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.listening = True
+
+    def put(self, item: bytes | None) -> None:
+        if self.listening or item is None:
+            self.queue.put_nowait(item)
+
+    async def run(self) -> Progress:
+        turn, progress = self.turn, self.progress
+        upstream = turn.upstream
+        if upstream is None:  # turn_route sets it before a turn starts
+            raise RuntimeError("turn started without an upstream")
+        publisher = Publisher(turn) if turn.chat_id is not None else None
+        try:
+            if turn.stream:
+                events = completion_stream(upstream, turn.payload)
+                try:
+                    async for chunk in events:
+                        before = len(progress.parts)
+                        out = chunk_out(turn, chunk, progress)
+                        progress.chunks += 1
+                        if out is not None:
+                            self.put(sse(out))
+                        if publisher is not None and len(progress.parts) > before:
+                            await publisher.add("".join(progress.parts[before:]))
+                finally:
+                    await events.aclose()
+            else:
+                body = await completion_call(upstream, turn.payload)
+                progress.body = body
+                progress.usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
+                message = (body["choices"][0] or {}).get("message") if body["choices"] else None
+                content = (message or {}).get("content")
+                if isinstance(content, str):
+                    progress.parts.append(content)
+        except AppError as exc:
+            progress.error = exc
+        finally:
+            # Also on cancellation (the client left a turn without a chat): what was generated
+            # is still counted.
+            await self.finish(publisher)
+        return progress
+
+    async def finish(self, publisher: "Publisher | None") -> None:
+        turn, progress = self.turn, self.progress
+        try:
+            if publisher is not None:
+                await publisher.flush()
+            usage = usage_of(turn, progress)
+            if turn.generation is not None:
+                error = (
+                    (progress.error.get_codes(), str(progress.error.detail))
+                    if progress.error
+                    else None
+                )
+                await db(
+                    turn_finish,
+                    generation=turn.generation,
+                    content=progress.text,
+                    usage={**usage, "total_tokens": sum(usage.values())},
+                    error=error,  # type: ignore[arg-type]
+                )
+            await db(
+                usage_record,
+                user=turn.user,
+                api_key=turn.api_key,
+                model=turn.model,
+                **usage,
+            )
+        finally:
+            self.put(None)
+
+
+def turn_start(turn: Turn) -> tuple[Pump, asyncio.Task[Progress]]:
+    pump = Pump(turn)
+    task = asyncio.create_task(pump.run())
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return pump, task
+
+
+# --- step 3: the answer -----------------------------------------------------------------------
+
+
+def answer_json(request: HttpRequest, turn: Turn, progress: Progress) -> HttpResponse:
+    if progress.error is not None:
+        return error_response(request, progress.error)
+    body = {
+        **(progress.body or {}),
+        "id": turn.completion_id,
+        "object": "chat.completion",
+        "created": turn.created,
+        "model": turn.model,
+    }
+    if turn.chat_id is not None:
+        body["chat_id"] = str(turn.chat_id)
+        body["responseChatItemId"] = turn.reply_id
+    if turn.detail:
+        body["responseData"] = response_data(turn, progress)
+    if wants_envelope(request):
+        body = envelope(200, body)
+    return JsonResponse(body)
+
+
+async def answer_stream(
+    request: HttpRequest, turn: Turn, pump: Pump, task: asyncio.Task[Progress]
+) -> HttpResponse:
+    detached = turn.chat_id is not None
+    try:
+        first = await pump.queue.get()
+    except asyncio.CancelledError:
+        if not detached:
+            task.cancel()
+        raise
+    if first is None and pump.progress.error is not None and not pump.progress.parts:
+        return error_response(request, pump.progress.error)
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            item: bytes | None = first
+            while item is not None:
+                yield item
+                item = await pump.queue.get()
+            progress = pump.progress
+            if progress.error is not None:
+                error = progress.error
+                yield sse(
+                    {
+                        "error": {
+                            "message": str(error.detail),
+                            "code": error.get_codes(),
+                            "type": "upstream_error",
+                        }
+                    }
+                )
+            if turn.detail:
+                yield sse({"responseData": response_data(turn, progress)}, event="responseData")
+            yield DONE
+        finally:
+            pump.listening = False
+            if not detached and not task.done():
+                task.cancel()  # the client left: stop the upstream at once
+
+    response = StreamingHttpResponse(body(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass chunks on as they come
+    if detached:
+        response["X-Chat-Id"] = str(turn.chat_id)
+        response["X-Response-Message-Id"] = turn.reply_id
+    return response
+
+
+@csrf_exempt
+async def chat_completion(request: HttpRequest) -> HttpResponse:
+    """The one handler of every chat-completion route."""
+    try:
+        turn = await db(turn_accept, request)
+        await turn_route(turn)
+        messages = list(turn.data["messages"])
+        if turn.chat_key:
+            messages = await db(turn_open_chat, turn)
+        turn.payload = turn_payload(turn, messages)
+    except APIException as exc:  # ours, and DRF's (parse, authentication, validation)
+        return error_response(request, exc)
+    pump, task = turn_start(turn)
+    if turn.stream:
+        return await answer_stream(request, turn, pump, task)
+    if turn.chat_id is not None:
+        progress = await asyncio.shield(task)  # a client that leaves does not stop the turn
+    else:
+        progress = await task
+    return answer_json(request, turn, progress)
