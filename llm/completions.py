@@ -29,9 +29,11 @@ from rest_framework.exceptions import APIException, NotAuthenticated, Validation
 from rest_framework.request import Request
 
 from chats.models import Message
+from chats.serializers import content_text
 from chats.tree import active_branch
-from llm.errors import ModelNotFound, RetrievalUnavailable
+from llm.errors import ModelNotFound
 from llm.models import Generation
+from llm.retrieval import sources_for
 from llm.selectors import custom_model_get_visible
 from llm.serializers import CompletionInputSerializer
 from llm.services import (
@@ -168,8 +170,14 @@ def turn_accept(request: HttpRequest) -> Turn:
     key = drf.auth if isinstance(drf.auth, ApiKey) else None
     key_allows(drf, route_kind="completions", model=data["model"])
     custom = custom_model_get_visible(user=user, model_id=data["model"])
-    if data.get("files") or data.get("knowledge_ids") or (custom and custom.knowledge_ids):
-        raise RetrievalUnavailable()
+    last_user = next((m for m in reversed(data["messages"]) if m["role"] == "user"), None)
+    sources_for(  # raises 501 while there is no retrieval engine
+        user=drf.user,
+        query=content_text(last_user["content"] or "") if last_user else "",
+        files=data.get("files") or [],
+        knowledge_ids=data.get("knowledge_ids") or [],
+        model_knowledge_ids=custom.knowledge_ids if custom else [],
+    )
     token_budget_check(user=user, api_key=key)
     params = dict(custom.params) if custom else {}
     stream = bool(data.get("stream"))

@@ -139,7 +139,16 @@ class CompletionInputSerializer(serializers.Serializer):
 
 
 class ModelParamsSerializer(serializers.Serializer):
-    """A custom model's parameters: ``system`` plus request fields applied as defaults."""
+    """A custom model's parameters: ``system`` plus request fields applied as defaults.
+
+    The known ones are checked; others (an upstream's own, such as Ollama's ``num_ctx``) are
+    kept and sent upstream as they are.
+    """
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        known = super().to_internal_value(data)
+        extra = {k: v for k, v in data.items() if k not in self.fields}
+        return {**extra, **known}
 
     system = StrictCharField(required=False, allow_blank=True, max_length=100_000)
     temperature = StrictFloatField(required=False, min_value=0, max_value=2)

@@ -303,6 +303,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "llm.schema.add_async_views",  # the async completion and pull views are not DRF's
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DefaultUserRoleEnum": ["user", "pending"],
         "UserRoleEnum": "users.models.User.Role",
