@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
@@ -40,6 +41,7 @@ class StreamRun:
     chunks: int = 0
     errors: int = 0
     ttft_ms: list[float] = field(default_factory=list)
+    error_kinds: Counter[str] = field(default_factory=Counter)
     peak_rss_mib: float | None = None
 
     def pct(self, q: float) -> float | None:
@@ -56,7 +58,9 @@ async def one_stream(client: httpx.AsyncClient, url: str, body: dict, run: Strea
     try:
         async with client.stream("POST", url, json=body) as response:
             if response.status_code != 200:
+                await response.aread()
                 run.errors += 1
+                run.error_kinds[f"HTTP {response.status_code}: {response.text[:120]}"] += 1
                 return
             async for line in response.aiter_lines():
                 if not line.startswith("data: "):
@@ -66,17 +70,20 @@ async def one_stream(client: httpx.AsyncClient, url: str, body: dict, run: Strea
                 data = json.loads(line[6:])
                 if "error" in data:
                     run.errors += 1
+                    run.error_kinds[f"error event {data['error'].get('code')}"] += 1
                     return
                 choices = data.get("choices") or []
                 if choices and choices[0].get("delta", {}).get("content"):
                     chunks += 1
                     if first is None:
                         first = time.perf_counter()
-    except httpx.HTTPError:
+    except httpx.HTTPError as exc:
         run.errors += 1
+        run.error_kinds[type(exc).__name__] += 1
         return
     if chunks != body["mock_chunks"]:
         run.errors += 1
+        run.error_kinds["short stream"] += 1
         return
     run.chunks += chunks
     run.ttft_ms.append(((first or time.perf_counter()) - started) * 1000)
@@ -100,6 +107,11 @@ async def streams(
             async with sem:
                 await one_stream(client, url, body, run)
 
+        # Open the connections first: the figures are about streaming, not TCP set-up.
+        warm_url = url.rsplit("/", 2)[0] + "/models"
+        await asyncio.gather(
+            *(client.get(warm_url) for _ in range(concurrency)), return_exceptions=True
+        )
         with MemorySampler(pid) as memory:
             started = time.perf_counter()
             await asyncio.gather(*(guarded() for _ in range(total)))
@@ -118,6 +130,8 @@ def row(label: str, run: StreamRun) -> None:
         f"| {label} | {run.concurrency} | {rate:,.0f} | {fmt(run.pct(50))} | "
         f"{fmt(run.pct(99))} | {run.errors} | {fmt(run.peak_rss_mib, 0)} |"
     )
+    for kind, count in run.error_kinds.most_common(3):
+        print(f"|  error x{count}: {kind} | | | | | | |")
 
 
 def parse_args() -> argparse.Namespace:

@@ -199,9 +199,13 @@ def turn_accept(request: HttpRequest) -> Turn:
     )
 
 
-async def turn_route(turn: Turn) -> None:
+def turn_accept_with_upstreams(request: HttpRequest) -> tuple[Turn, list[Upstream]]:
+    """``turn_accept`` and the enabled connections, in one visit to the database."""
+    return turn_accept(request), upstreams_all()
+
+
+async def turn_route(turn: Turn, upstreams: list[Upstream]) -> None:
     """Find the connection serving the turn's base model (404 if none lists it)."""
-    upstreams = await db(upstreams_all)
     models, errors = await catalogue(upstreams)
     entry = next((m for m in models if m.id == turn.base_model), None)
     if entry is None:
@@ -378,9 +382,16 @@ class Pump:
         self.progress = Progress()
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.listening = True
+        self.upstream_done = False
+        self.closed = False
 
     def put(self, item: bytes | None) -> None:
-        if self.listening or item is None:
+        if self.closed:
+            return
+        if item is None:
+            self.closed = True
+            self.queue.put_nowait(None)
+        elif self.listening:
             self.queue.put_nowait(item)
 
     async def run(self) -> Progress:
@@ -421,6 +432,9 @@ class Pump:
 
     async def finish(self, publisher: "Publisher | None") -> None:
         turn, progress = self.turn, self.progress
+        self.upstream_done = True
+        if turn.generation is None:
+            self.put(None)  # nothing of the client's to save: it need not wait for the ledger
         try:
             if publisher is not None:
                 await publisher.flush()
@@ -497,8 +511,19 @@ async def answer_stream(
         try:
             item: bytes | None = first
             while item is not None:
-                yield item
-                item = await pump.queue.get()
+                # Whatever is already waiting goes out in the same write: nothing is held
+                # back, but a busy server sends fewer, larger frames.
+                batch = [item]
+                while not pump.queue.empty():
+                    item = pump.queue.get_nowait()
+                    if item is None:
+                        break
+                    batch.append(item)
+                else:
+                    item = b""
+                yield b"".join(batch)
+                if item is not None:
+                    item = await pump.queue.get()
             progress = pump.progress
             if progress.error is not None:
                 error = progress.error
@@ -516,7 +541,7 @@ async def answer_stream(
             yield DONE
         finally:
             pump.listening = False
-            if not detached and not task.done():
+            if not detached and not pump.upstream_done:
                 task.cancel()  # the client left: stop the upstream at once
 
     response = StreamingHttpResponse(body(), content_type="text/event-stream")
@@ -532,8 +557,8 @@ async def answer_stream(
 async def chat_completion(request: HttpRequest) -> HttpResponse:
     """The one handler of every chat-completion route."""
     try:
-        turn = await db(turn_accept, request)
-        await turn_route(turn)
+        turn, upstreams = await db(turn_accept_with_upstreams, request)
+        await turn_route(turn, upstreams)
         messages = list(turn.data["messages"])
         if turn.chat_key:
             messages = await db(turn_open_chat, turn)

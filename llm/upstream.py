@@ -10,6 +10,7 @@ in the answer and never holds up the others.
 import asyncio
 import json
 import logging
+import ssl
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -123,17 +124,49 @@ _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClien
 )
 
 
+class ShardedTransport(httpx.AsyncBaseTransport):
+    """httpx's pool spread over a few smaller pools, requests dealt out in turn.
+
+    httpcore's pool bookkeeping is quadratic in its number of connections (every request
+    start and end scans all of them once per idle one): with hundreds of concurrent streams in
+    one pool that costs more CPU than the streams themselves. Shards of a few dozen connections
+    keep it negligible; keep-alive reuse works as before within each shard.
+    """
+
+    SHARDS = 16
+
+    def __init__(self, *, max_connections: int) -> None:
+        per_shard = max(1, -(-max_connections // self.SHARDS))
+        limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
+        tls = ssl.create_default_context()  # one for all shards: loading CAs is slow
+        self._shards = [
+            httpx.AsyncHTTPTransport(verify=tls, limits=limits, retries=0)
+            for _ in range(self.SHARDS)
+        ]
+        self._turn = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._turn = (self._turn + 1) % self.SHARDS
+        return await self._shards[self._turn].handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for shard in self._shards:
+            await shard.aclose()
+
+
 def http_client() -> httpx.AsyncClient:
-    """The process's pooled client (an AsyncClient is bound to the loop that first used it)."""
+    """The process's pooled client (an AsyncClient is bound to the loop that first used it).
+
+    Its transport is given explicitly, so no proxy from the environment is ever used for
+    upstream calls.
+    """
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
         client = httpx.AsyncClient(
-            limits=httpx.Limits(
-                max_connections=settings.UPSTREAM_MAX_CONNECTIONS, max_keepalive_connections=200
-            ),
+            transport=ShardedTransport(max_connections=settings.UPSTREAM_MAX_CONNECTIONS),
             timeout=httpx.Timeout(60, connect=settings.UPSTREAM_CONNECT_TIMEOUT),
-            trust_env=False,  # never route upstream calls through a proxy from the environment
+            trust_env=False,
         )
         _clients[loop] = client
     return client
@@ -317,6 +350,36 @@ async def completion_call(upstream: Upstream, payload: dict[str, Any]) -> dict[s
     return body
 
 
+_DONE: dict[str, Any] = {}
+MAX_SSE_LINE = 16 * 1024 * 1024  # one event's line; longer is garbage, not a chunk
+
+
+def _sse_line(line: bytes) -> dict[str, Any] | None:
+    """One line of an upstream's event stream: a chunk, ``_DONE``, or None (nothing to pass)."""
+    line = line.rstrip(b"\r")
+    if not line or line.startswith(b":"):
+        return None
+    name, _, value = line.partition(b":")
+    if name in (b"event", b"id", b"retry"):
+        return None
+    if name != b"data":
+        raise UpstreamInvalidResponse("The model server sent a garbled event stream.")
+    value = value.strip()
+    if value == b"[DONE]":
+        return _DONE
+    try:
+        chunk = json.loads(value)
+    except ValueError:
+        raise UpstreamInvalidResponse("The model server sent a chunk that is not JSON.") from None
+    if not isinstance(chunk, dict):
+        raise UpstreamInvalidResponse("The model server sent a malformed chunk.")
+    if "error" in chunk and not chunk.get("choices"):
+        raise UpstreamFault(
+            "The model server reported an error: " + _upstream_message(json.dumps(chunk).encode())
+        )
+    return chunk
+
+
 async def completion_stream(
     upstream: Upstream, payload: dict[str, Any]
 ) -> AsyncIterator[dict[str, Any]]:
@@ -336,30 +399,22 @@ async def completion_stream(
         ) as response:
             if response.status_code >= 400:
                 raise fault_for_status(response, await response.aread())
-            async for line in response.aiter_lines():
-                if not line or line.startswith(":"):
-                    continue
-                name, _, value = line.partition(":")
-                value = value.removeprefix(" ")
-                if name in ("event", "id", "retry"):
-                    continue
-                if name != "data":
-                    raise UpstreamInvalidResponse("The model server sent a garbled event stream.")
-                if value.strip() == "[DONE]":
-                    return
-                try:
-                    chunk = json.loads(value)
-                except ValueError:
-                    raise UpstreamInvalidResponse(
-                        "The model server sent a chunk that is not JSON."
-                    ) from None
-                if not isinstance(chunk, dict):
-                    raise UpstreamInvalidResponse("The model server sent a malformed chunk.")
-                if "error" in chunk and not chunk.get("choices"):
-                    raise UpstreamFault(
-                        "The model server reported an error: "
-                        + _upstream_message(json.dumps(chunk).encode())
-                    )
+            buffer = b""
+            async for data in response.aiter_bytes():
+                buffer += data
+                *lines, buffer = buffer.split(b"\n")
+                if len(buffer) > MAX_SSE_LINE:
+                    raise UpstreamInvalidResponse("The model server sent an endless line.")
+                for line in lines:
+                    chunk = _sse_line(line)
+                    if chunk is _DONE:
+                        return
+                    if chunk is not None:
+                        yield chunk
+            chunk = _sse_line(buffer)
+            if chunk is _DONE:
+                return
+            if chunk is not None:
                 yield chunk
     except httpx.HTTPError as exc:
         raise translate(exc) from exc

@@ -1,5 +1,6 @@
 """Completions end to end: a real daphne proxying to real stand-in upstreams on loopback."""
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -632,3 +633,59 @@ def test_completions_count_against_the_request_limit(proxy: str, user: User) -> 
 
     assert answer.headers["X-RateLimit-Limit"] == "100"
     assert int(answer.headers["X-RateLimit-Remaining"]) < 100
+
+
+def test_ollama_models_are_served_through_its_openai_route(
+    proxy: str, user: User, ollama: StandIn
+) -> None:
+    before = len(ollama.requests)
+    with http(proxy, user) as client:
+        answer = client.post(
+            "/api/openai/v1/chat/completions",
+            json={"model": "llama-mock:1b", "messages": [{"role": "user", "content": "x"}]},
+        )
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model"] == "llama-mock:1b"
+    assert len(ollama.requests) == before + 1
+
+
+def test_streams_hold_no_database_connection_while_waiting(
+    start_server: Callable[..., str], upstream: StandIn, user: User
+) -> None:
+    """A pool of one connection (PostgreSQL) still serves other requests during 8 streams."""
+    url = start_server(
+        "daphne",
+        OPENAI_API_BASE_URLS=upstream.url,
+        DB_POOL_MAX_SIZE="1",
+        DB_POOL_TIMEOUT="3",
+    )
+    body = {
+        "model": "mock",
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+        "mock_chunks": 20,
+        "mock_delay": 0.1,
+    }
+
+    async def run() -> tuple[list[list[Any]], list[int]]:
+        headers = {"Authorization": f"Bearer {token_for(user)}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+
+            async def stream() -> list[Any]:
+                async with client.stream(
+                    "POST", "/api/openai/v1/chat/completions", json=body
+                ) as response:
+                    return [line async for line in response.aiter_lines() if line]
+
+            async def reads() -> list[int]:
+                await asyncio.sleep(0.5)  # the streams are waiting on the upstream now
+                return [(await client.get("/api/auths/")).status_code for _ in range(3)]
+
+            *streams, statuses = await asyncio.gather(*(stream() for _ in range(8)), reads())
+            return streams, statuses
+
+    streams, statuses = asyncio.run(run())
+
+    assert statuses == [200, 200, 200]
+    assert all(s[-1] == "data: [DONE]" for s in streams)
