@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -259,7 +259,7 @@ def pull_prepare(request: HttpRequest) -> tuple[Upstream, str]:
 async def model_pull(request: HttpRequest) -> HttpResponse:
     """``POST /api/models/pull {name}``: Ollama's NDJSON progress, passed on line by line."""
     if request.method != "POST":
-        return error_response(request, _MethodNotAllowed(request.method or ""))
+        return error_response(request, MethodNotAllowed(request.method or ""))
     try:
         upstream, name = await db(pull_prepare, request)
         lines = ollama_pull(upstream, name)
@@ -282,11 +282,3 @@ async def model_pull(request: HttpRequest) -> HttpResponse:
             catalogue_forget()
 
     return StreamingHttpResponse(body(), content_type="application/x-ndjson")
-
-
-class _MethodNotAllowed(APIException):
-    status_code = status.HTTP_405_METHOD_NOT_ALLOWED
-    default_code = "method_not_allowed"
-
-    def __init__(self, method: str) -> None:
-        super().__init__(f'Method "{method}" not allowed.')

@@ -14,6 +14,7 @@ another tab, or the same client reconnecting, watches it grow.
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -25,9 +26,15 @@ from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.exceptions import APIException, NotAuthenticated, ValidationError
+from rest_framework.exceptions import (
+    APIException,
+    MethodNotAllowed,
+    NotAuthenticated,
+    ValidationError,
+)
 from rest_framework.request import Request
 
+from chats.errors import MessageIdConflict
 from chats.models import Message
 from chats.serializers import content_text
 from chats.tree import active_branch
@@ -59,6 +66,7 @@ from webui_backend.errors import AppError, Forbidden, exception_handler
 from webui_backend.parsers import JSONParser
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 DONE = b"data: [DONE]\n\n"
 _running: set[asyncio.Task[Any]] = set()  # strong references: a detached turn must not be GC'd
 
@@ -224,6 +232,8 @@ def turn_open_chat(turn: Turn) -> list[dict[str, Any]]:
     )
     stored = list(Message.objects.filter(chat=chat))
     by_id = {m.message_id: m for m in stored}
+    if turn.reply_id in by_id:
+        raise MessageIdConflict(f"This chat has a message {turn.reply_id!r} already.")
     history = [
         {"role": m.role, "content": m.content}
         for m in active_branch(by_id, chat.current_id)
@@ -463,11 +473,17 @@ class Pump:
             self.put(None)
 
 
+def _turn_done(task: asyncio.Task[Progress]) -> None:
+    _running.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("a completion turn failed to finish", exc_info=task.exception())
+
+
 def turn_start(turn: Turn) -> tuple[Pump, asyncio.Task[Progress]]:
     pump = Pump(turn)
     task = asyncio.create_task(pump.run())
     _running.add(task)
-    task.add_done_callback(_running.discard)
+    task.add_done_callback(_turn_done)
     return pump, task
 
 
@@ -556,6 +572,8 @@ async def answer_stream(
 @csrf_exempt
 async def chat_completion(request: HttpRequest) -> HttpResponse:
     """The one handler of every chat-completion route."""
+    if request.method != "POST":
+        return error_response(request, MethodNotAllowed(request.method or ""))
     try:
         turn, upstreams = await db(turn_accept_with_upstreams, request)
         await turn_route(turn, upstreams)

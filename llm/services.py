@@ -6,7 +6,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from chats.errors import ChatNotFound
+from chats.errors import ChatNotFound, MessageIdConflict
 from chats.models import Chat
 from chats.services import message_append
 from llm.errors import ModelIdTaken
@@ -120,14 +120,18 @@ def turn_begin(
             data["id"] = item["id"]
         message, _ = message_append(chat, data)
         last_id = message.message_id
-    return Generation.objects.create(
-        chat=chat,
-        user=user,
-        request_message_id=last_id,
-        response_message_id=reply_id,
-        model=model,
-        custom_uid=custom_uid,
-    )
+    try:
+        with transaction.atomic():
+            return Generation.objects.create(
+                chat=chat,
+                user=user,
+                request_message_id=last_id,
+                response_message_id=reply_id,
+                model=model,
+                custom_uid=custom_uid,
+            )
+    except IntegrityError:  # a concurrent turn claimed the same reply id
+        raise MessageIdConflict(f"This chat has a reply {reply_id!r} already.") from None
 
 
 @transaction.atomic

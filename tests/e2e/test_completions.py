@@ -689,3 +689,20 @@ def test_streams_hold_no_database_connection_while_waiting(
 
     assert statuses == [200, 200, 200]
     assert all(s[-1] == "data: [DONE]" for s in streams)
+
+
+def test_reused_reply_id_is_409_and_get_is_405(proxy: str, user: User) -> None:
+    body = {
+        "model": "mock",
+        "chatId": "twice",
+        "responseChatItemId": "same",
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    with http(proxy, user) as client:
+        first = client.post("/api/v1/chat/completions", json=body)
+        again = client.post("/api/v1/chat/completions", json=body)
+        got = client.get("/api/v1/chat/completions")
+
+    assert first.status_code == 200
+    assert again.status_code == 409
+    assert got.status_code == 405
