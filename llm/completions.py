@@ -443,8 +443,6 @@ class Pump:
     async def finish(self, publisher: "Publisher | None") -> None:
         turn, progress = self.turn, self.progress
         self.upstream_done = True
-        if turn.generation is None:
-            self.put(None)  # nothing of the client's to save: it need not wait for the ledger
         try:
             if publisher is not None:
                 await publisher.flush()

@@ -75,6 +75,15 @@ def sse_events(response: httpx.Response) -> list[Any]:
     return events
 
 
+def wait_for_usage(user: User) -> UsageRecord:
+    """The turn's usage row, once the server (still working after the client left) wrote it."""
+    deadline = time.monotonic() + 10
+    while (row := UsageRecord.objects.filter(user=user).first()) is None:
+        assert time.monotonic() < deadline, "the usage was never recorded"
+        time.sleep(0.05)
+    return row
+
+
 # --- the official client ------------------------------------------------------------------
 
 
@@ -318,6 +327,8 @@ def test_chat_reply_survives_a_client_that_leaves(proxy: str, user: User) -> Non
             break
         time.sleep(0.1)
 
+    wait_for_usage(user)  # the turn's last write
+
     assert reply is not None
     assert reply.text == "".join(f"tok{i} " for i in range(10))
     from realtime.models import RoomEvent
@@ -345,6 +356,7 @@ def test_without_chat_id_a_disconnect_cancels_upstream(
     deadline = time.monotonic() + 5
     while upstream.disconnects == before and time.monotonic() < deadline:
         time.sleep(0.05)
+    wait_for_usage(user)  # what was generated is still counted
 
     assert upstream.disconnects == before + 1  # long before the 10 s the answer would take
 
