@@ -236,6 +236,25 @@ async def _fetch(upstream: Upstream) -> _Listing:
     return _Listing(now + settings.MODELS_CACHE_TTL, models=models)
 
 
+_inflight: dict[tuple[str, str, str], "asyncio.Task[_Listing]"] = {}
+
+
+async def _fetch_once(upstream: Upstream) -> _Listing:
+    """``_fetch``, shared by every request that finds the same list expired at once."""
+    key = _listing_key(upstream)
+    task = _inflight.get(key)
+    if task is None or task.get_loop() is not asyncio.get_running_loop():
+        task = asyncio.ensure_future(_fetch(upstream))
+        _inflight[key] = task
+
+        def forget(done: "asyncio.Task[_Listing]") -> None:
+            if _inflight.get(key) is done:
+                del _inflight[key]
+
+        task.add_done_callback(forget)
+    return await asyncio.shield(task)
+
+
 def _ollama_time(value: Any) -> int:
     from datetime import datetime
 
@@ -256,7 +275,7 @@ async def catalogue(
         if refresh or (listing := _listings.get(_listing_key(u))) is None or listing.expires <= now
     ]
     if stale:
-        fetched = await asyncio.gather(*(_fetch(u) for u in stale))
+        fetched = await asyncio.gather(*(_fetch_once(u) for u in stale))
         for upstream, listing in zip(stale, fetched, strict=True):
             _listings[_listing_key(upstream)] = listing
     models: dict[str, ModelEntry] = {}
