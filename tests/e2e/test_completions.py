@@ -9,10 +9,12 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import websockets
 
 from chats.models import Chat, Message
 from llm.models import Generation
 from tests.e2e.conftest import free_port, token_for
+from tests.e2e.test_realtime import next_frame, ws_url
 from tests.upstream import StandIn
 from users.models import ApiKey, UsageRecord, User
 from users.services import api_key_create
@@ -718,3 +720,42 @@ def test_reused_reply_id_is_409_and_get_is_405(proxy: str, user: User) -> None:
     assert first.status_code == 200
     assert again.status_code == 409
     assert got.status_code == 405
+
+
+def test_another_tab_watches_the_reply_grow(proxy: str, user: User) -> None:
+    chat = Chat.objects.create(user=user, title="watched")
+    body = {
+        "model": "mock",
+        "chat_id": str(chat.pk),
+        "stream": True,
+        "responseChatItemId": "grown",
+        "messages": [{"role": "user", "content": "Tell me"}],
+        "mock_chunks": 8,
+        "mock_delay": 0.05,
+    }
+
+    async def run() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        async with websockets.connect(ws_url(proxy, token_for(user))) as ws:
+            await next_frame(ws, "authenticated")
+            await ws.send(
+                json.dumps({"type": "join_chat", "data": {"chat_id": str(chat.pk)}, "ack": 1})
+            )
+            await next_frame(ws, "ack")
+            headers = {"Authorization": f"Bearer {token_for(user)}"}
+            async with httpx.AsyncClient(base_url=proxy, headers=headers, timeout=20) as client:
+                answer = await client.post("/api/chat/completions", json=body)
+                assert answer.status_code == 200
+            deltas = []
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if frame["type"] == "completion.delta":
+                    deltas.append(frame["data"])
+                elif frame["type"] == "completion.done":
+                    return deltas, frame["data"]
+
+    deltas, done = asyncio.run(run())
+
+    assert "".join(d["delta"] for d in deltas) == "".join(f"tok{i} " for i in range(8))
+    assert [d["index"] for d in deltas] == list(range(len(deltas)))
+    assert {d["message_id"] for d in deltas} == {"grown"}
+    assert done["status"] == "complete"
