@@ -128,3 +128,17 @@ def test_completions_only_key_lists_models_in_openai_format(
     assert listed.status_code == 200
     assert listed.json() == {"object": "list", "data": []}
     assert elsewhere.status_code == 403
+
+
+@pytest.mark.parametrize("model", ["connection", "custommodel", "generation"])
+def test_llm_models_have_admin_pages(admin_user: User, model: str) -> None:
+    from django.test import Client
+
+    Connection.objects.create(name="c", base_url="http://127.0.0.1:1/v1", api_key="sk-secret-9876")
+    client = Client()
+    client.force_login(admin_user)
+
+    page = client.get(f"/admin/llm/{model}/")
+
+    assert page.status_code == 200
+    assert b"sk-secret-9876" not in page.content
