@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llm.completions import db, error_response, request_authenticate
+from llm.completions import error_response, request_authenticate
 from llm.errors import NoOllamaConnection
 from llm.models import Connection
 from llm.selectors import (
@@ -39,6 +39,7 @@ from llm.services import (
     custom_model_delete,
     custom_model_update,
 )
+from llm.streaming import db
 from llm.upstream import (
     ModelEntry,
     Upstream,
