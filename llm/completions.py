@@ -82,7 +82,6 @@ class CompletionView:
     """What the DRF authentication classes and the request limit look at."""
 
     api_key_scope = "completions"
-    throttle_scope = "completions"
 
 
 def request_authenticate(request: HttpRequest, view: Any, permission: Any) -> Request:
