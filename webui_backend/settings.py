@@ -270,6 +270,29 @@ FUNCTIONS_SANDBOX_BWRAP = env_str("FUNCTIONS_SANDBOX_BWRAP", "bwrap")
 FUNCTIONS_SANDBOX_PYTHON = env_str("FUNCTIONS_SANDBOX_PYTHON")
 FUNCTIONS_SANDBOX_UID_BASE = env_int("FUNCTIONS_SANDBOX_UID_BASE", default=900_000, minimum=1000)
 FUNCTIONS_SANDBOX_UID_COUNT = env_int("FUNCTIONS_SANDBOX_UID_COUNT", default=64, minimum=1)
+# --- Upstream model servers -----------------------------------------------------------------
+# Connections from the environment (Open WebUI's variables: semicolon-separated, keys matched to
+# URLs by position); admins add more through /api/connections/, stored in the database.
+OPENAI_API_BASE_URLS = env_str("OPENAI_API_BASE_URLS")
+OPENAI_API_KEYS = env_str("OPENAI_API_KEYS")
+OLLAMA_BASE_URLS = env_str("OLLAMA_BASE_URLS")
+# Seconds an upstream may stay silent (before the first token, or between two chunks).
+UPSTREAM_TIMEOUT = env_int("UPSTREAM_TIMEOUT", default=60, minimum=1)
+UPSTREAM_CONNECT_TIMEOUT = env_int("UPSTREAM_CONNECT_TIMEOUT", default=5, minimum=1)
+# Connections the process's one pooled upstream client keeps open at most.
+UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", default=1000, minimum=1)
+# The model catalogue: each connection's list is cached this many seconds, and fetched within
+# MODELS_FETCH_TIMEOUT seconds (a slow or broken connection is reported, never waited on).
+MODELS_CACHE_TTL = env_int("MODELS_CACHE_TTL", default=30, minimum=0)
+MODELS_FETCH_TIMEOUT = env_int("MODELS_FETCH_TIMEOUT", default=3, minimum=1)
+# Streamed tokens of a chat's reply are published to its room in batches this often (ms).
+COMPLETION_PUBLISH_INTERVAL_MS = env_int("COMPLETION_PUBLISH_INTERVAL_MS", default=50, minimum=1)
+# How retrieved sources are put into the prompt ({context} and {query}); used once retrieval exists.
+RAG_TEMPLATE = env_str(
+    "RAG_TEMPLATE",
+    "Use the following context to answer the question.\n<context>\n{context}\n</context>\n"
+    "Question: {query}",
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -313,11 +336,16 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "llm.schema.add_async_views",  # the async completion and pull views are not DRF's
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DefaultUserRoleEnum": ["user", "pending"],
         "UserRoleEnum": "users.models.User.Role",
         "MessageRoleEnum": "chats.models.Message.Role",
         "FunctionTypeEnum": "functions.models.Function.Type",
+        "ConnectionKindEnum": "llm.models.Connection.Kind",
     },
 }
 

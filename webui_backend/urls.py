@@ -12,6 +12,7 @@ api_patterns = [
     path("", include("users.urls")),
     path("chats/", include("chats.urls")),
     path("functions/", include("functions.urls")),
+    path("", include("llm.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,233 @@
+"""The completion proxy's overhead against calling the stand-in upstream directly.
+
+    .venv/bin/python bench/completions.py [--sequential 50] [--concurrency 64,256] [--chunks 500]
+
+Starts the stand-in OpenAI-compatible upstream (tests/upstream.py) in its own process and the
+real server (daphne, through bench/harness.py) pointed at it, signs up one user (the first
+account is an admin, so the request limit does not apply), then streams the same requests
+twice — straight to the upstream, and through ``POST /api/openai/v1/chat/completions``:
+
+- time to first token at concurrency 1 (``--sequential`` streams of 20 chunks, one at a time);
+- at each ``--concurrency``, that many simultaneous streams of ``--chunks`` chunks each, sent
+  by the upstream as fast as it can: chunks/s over all streams, p50/p99 time to first token,
+  errors, and the server's peak RSS.
+
+Everything shares the machine's cores (client, upstream, server), so the direct run is the
+yardstick, not an absolute figure. DATABASE_URL and REDIS_URL pass through to the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+from auth import BENCH_ENV, PASSWORD, loadavg, mode
+from harness import PROJECT_DIR, MemorySampler, free_port, log_errors, running_server
+
+
+@dataclass
+class StreamRun:
+    concurrency: int
+    elapsed_s: float = 0.0
+    chunks: int = 0
+    errors: int = 0
+    ttft_ms: list[float] = field(default_factory=list)
+    error_kinds: Counter[str] = field(default_factory=Counter)
+    peak_rss_mib: float | None = None
+
+    def pct(self, q: float) -> float | None:
+        if not self.ttft_ms:
+            return None
+        ordered = sorted(self.ttft_ms)
+        return ordered[max(1, math.ceil(len(ordered) * q / 100)) - 1]
+
+
+async def one_stream(client: httpx.AsyncClient, url: str, body: dict, run: StreamRun) -> None:
+    started = time.perf_counter()
+    first = None
+    chunks = 0
+    try:
+        async with client.stream("POST", url, json=body) as response:
+            if response.status_code != 200:
+                await response.aread()
+                run.errors += 1
+                run.error_kinds[f"HTTP {response.status_code}: {response.text[:120]}"] += 1
+                return
+            async for line in response.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                if line == "data: [DONE]":
+                    break
+                data = json.loads(line[6:])
+                if "error" in data:
+                    run.errors += 1
+                    run.error_kinds[f"error event {data['error'].get('code')}"] += 1
+                    return
+                choices = data.get("choices") or []
+                if choices and choices[0].get("delta", {}).get("content"):
+                    chunks += 1
+                    if first is None:
+                        first = time.perf_counter()
+    except httpx.HTTPError as exc:
+        run.errors += 1
+        run.error_kinds[type(exc).__name__] += 1
+        return
+    if chunks != body["mock_chunks"]:
+        run.errors += 1
+        run.error_kinds["short stream"] += 1
+        return
+    run.chunks += chunks
+    run.ttft_ms.append(((first or time.perf_counter()) - started) * 1000)
+
+
+async def streams(
+    url: str, headers: dict[str, str], *, concurrency: int, total: int, chunks: int, pid: int
+) -> StreamRun:
+    run = StreamRun(concurrency)
+    body = {
+        "model": "mock",
+        "stream": True,
+        "messages": [{"role": "user", "content": "Tell me a long story."}],
+        "mock_chunks": chunks,
+    }
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=120) as client:
+        sem = asyncio.Semaphore(concurrency)
+
+        async def guarded() -> None:
+            async with sem:
+                await one_stream(client, url, body, run)
+
+        # Open the connections first: the figures are about streaming, not TCP set-up.
+        warm_url = url.rsplit("/", 2)[0] + "/models"
+        await asyncio.gather(
+            *(client.get(warm_url) for _ in range(concurrency)), return_exceptions=True
+        )
+        with MemorySampler(pid) as memory:
+            started = time.perf_counter()
+            await asyncio.gather(*(guarded() for _ in range(total)))
+            run.elapsed_s = time.perf_counter() - started
+        run.peak_rss_mib = memory.peak_mib
+    return run
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def row(label: str, run: StreamRun) -> None:
+    rate = run.chunks / run.elapsed_s if run.elapsed_s else 0
+    print(
+        f"| {label} | {run.concurrency} | {rate:,.0f} | {fmt(run.pct(50))} | "
+        f"{fmt(run.pct(99))} | {run.errors} | {fmt(run.peak_rss_mib, 0)} |"
+    )
+    for kind, count in run.error_kinds.most_common(3):
+        print(f"|  error x{count}: {kind} | | | | | | |")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequential", type=int, default=50)
+    parser.add_argument("--concurrency", default="64,256")
+    parser.add_argument("--chunks", type=int, default=500)
+    return parser.parse_args()
+
+
+async def bench(base_url: str, server_pid: int, upstream: str, upstream_pid: int, args) -> int:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        signup = await client.post(
+            "/api/auths/signup",
+            json={"name": "Bench", "email": "bench@example.com", "password": PASSWORD},
+        )
+        signup.raise_for_status()
+        token = signup.json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    proxy = f"{base_url}/api/openai/v1/chat/completions"
+    direct = f"{upstream}/v1/chat/completions"
+    # Warm both paths (connections, the model list cache).
+    await streams(proxy, auth, concurrency=4, total=8, chunks=20, pid=server_pid)
+    await streams(direct, {}, concurrency=4, total=8, chunks=20, pid=upstream_pid)
+
+    print("| path | concurrency | chunks/s | TTFT p50 ms | TTFT p99 ms | errors | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|")
+    errors = 0
+    seq = {}
+    for label, url, headers, pid in (
+        ("direct", direct, {}, upstream_pid),
+        ("proxy", proxy, auth, server_pid),
+    ):
+        seq[label] = await streams(
+            url, headers, concurrency=1, total=args.sequential, chunks=20, pid=pid
+        )
+        row(label, seq[label])
+        errors += seq[label].errors
+    added = (seq["proxy"].pct(50) or 0) - (seq["direct"].pct(50) or 0)
+    results = {}
+    for concurrency in [int(c) for c in args.concurrency.split(",")]:
+        for label, url, headers, pid in (
+            ("direct", direct, {}, upstream_pid),
+            ("proxy", proxy, auth, server_pid),
+        ):
+            run = await streams(
+                url,
+                headers,
+                concurrency=concurrency,
+                total=concurrency,
+                chunks=args.chunks,
+                pid=pid,
+            )
+            results[(label, concurrency)] = run
+            row(label, run)
+            errors += run.errors
+    print()
+    print(f"added time to first token at concurrency 1 (p50): {added:.1f} ms")
+    for concurrency in [int(c) for c in args.concurrency.split(",")]:
+        d, p = results[("direct", concurrency)], results[("proxy", concurrency)]
+        ratio = (p.chunks / p.elapsed_s) / (d.chunks / d.elapsed_s) if d.chunks else 0
+        print(f"proxy throughput at {concurrency} streams: {ratio:.0%} of direct")
+    return errors
+
+
+def main() -> None:
+    args = parse_args()
+    print(f"mode: {mode()}; load average at the start: {loadavg()}")
+    port = free_port()
+    upstream = subprocess.Popen(  # noqa: S603 - our own stand-in, fixed arguments
+        [sys.executable, "-m", "tests.upstream", "--port", str(port)],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{base}/v1/models", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        env = {**BENCH_ENV, "OPENAI_API_BASE_URLS": f"{base}/v1", "LOG_LEVEL": "WARNING"}
+        with running_server(env) as server:
+            errors = asyncio.run(bench(server.base_url, server.pid, base, upstream.pid, args))
+            for line, count in log_errors(server) if errors else []:
+                print(f"  server log x{count}: {line}")
+    finally:
+        upstream.terminate()
+        upstream.wait(10)
+    print(f"load average at the end: {loadavg()} (ours included)")
+    raise SystemExit(1 if errors else 0)
+
+
+if __name__ == "__main__":
+    main()

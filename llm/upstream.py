@@ -1,0 +1,459 @@
+"""Talking to upstream model servers.
+
+One pooled ``httpx.AsyncClient`` per process (per event loop: daphne and uvicorn run one), with
+per-connection timeouts. Connections come from the environment and from the database; the
+model catalogue caches each connection's list for ``MODELS_CACHE_TTL`` seconds and fetches
+them concurrently within ``MODELS_FETCH_TIMEOUT``, so a broken or slow connection is reported
+in the answer and never holds up the others.
+"""
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from llm.errors import (
+    UpstreamFault,
+    UpstreamInvalidResponse,
+    UpstreamOverloaded,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamStreamCut,
+    UpstreamTimeout,
+    UpstreamUnauthorized,
+    UpstreamUnavailable,
+)
+from llm.models import Connection
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A connection as the proxy uses it (from a row or from the environment)."""
+
+    key: str  # "db:<uuid>" or "env:openai:0"
+    name: str
+    kind: str
+    base_url: str
+    api_key: str
+    timeout: float
+
+    @property
+    def chat_url(self) -> str:
+        root = self.base_url.rstrip("/")
+        return (
+            f"{root}/v1/chat/completions"
+            if self.kind == Connection.Kind.OLLAMA
+            else (f"{root}/chat/completions")
+        )
+
+    @property
+    def models_url(self) -> str:
+        root = self.base_url.rstrip("/")
+        return f"{root}/api/tags" if self.kind == Connection.Kind.OLLAMA else f"{root}/models"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def timeouts(self) -> httpx.Timeout:
+        return httpx.Timeout(
+            connect=settings.UPSTREAM_CONNECT_TIMEOUT, read=self.timeout, write=30, pool=30
+        )
+
+
+def upstreams_from_env() -> list[Upstream]:
+    urls = [u.strip() for u in settings.OPENAI_API_BASE_URLS.split(";") if u.strip()]
+    keys = [k.strip() for k in settings.OPENAI_API_KEYS.split(";")]
+    found = [
+        Upstream(
+            key=f"env:openai:{i}",
+            name=url,
+            kind=Connection.Kind.OPENAI,
+            base_url=url,
+            api_key=keys[i] if i < len(keys) else "",
+            timeout=settings.UPSTREAM_TIMEOUT,
+        )
+        for i, url in enumerate(urls)
+    ]
+    ollama = [u.strip() for u in settings.OLLAMA_BASE_URLS.split(";") if u.strip()]
+    found += [
+        Upstream(
+            key=f"env:ollama:{i}",
+            name=url,
+            kind=Connection.Kind.OLLAMA,
+            base_url=url,
+            api_key="",
+            timeout=settings.UPSTREAM_TIMEOUT,
+        )
+        for i, url in enumerate(ollama)
+    ]
+    return found
+
+
+def upstream_of(connection: Connection) -> Upstream:
+    return Upstream(
+        key=f"db:{connection.pk}",
+        name=connection.name,
+        kind=connection.kind,
+        base_url=connection.base_url,
+        api_key=connection.api_key,
+        timeout=connection.timeout,
+    )
+
+
+def upstreams_all() -> list[Upstream]:
+    """Every enabled connection: the environment's first, then the admins' (a DB read)."""
+    rows = Connection.objects.filter(enabled=True)
+    return upstreams_from_env() + [upstream_of(row) for row in rows]
+
+
+# --- the pooled client ----------------------------------------------------------------------
+
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class ShardedTransport(httpx.AsyncBaseTransport):
+    """httpx's pool spread over a few smaller pools, requests dealt out in turn.
+
+    httpcore's pool bookkeeping is quadratic in its number of connections (every request
+    start and end scans all of them once per idle one): with hundreds of concurrent streams in
+    one pool that costs more CPU than the streams themselves. Shards of a few dozen connections
+    keep it negligible; keep-alive reuse works as before within each shard.
+    """
+
+    SHARDS = 16
+
+    def __init__(self, *, max_connections: int) -> None:
+        per_shard = max(1, -(-max_connections // self.SHARDS))
+        limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
+        tls = ssl.create_default_context()  # one for all shards: loading CAs is slow
+        self._shards = [
+            httpx.AsyncHTTPTransport(verify=tls, limits=limits, retries=0)
+            for _ in range(self.SHARDS)
+        ]
+        self._turn = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._turn = (self._turn + 1) % self.SHARDS
+        return await self._shards[self._turn].handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for shard in self._shards:
+            await shard.aclose()
+
+
+def http_client() -> httpx.AsyncClient:
+    """The process's pooled client (an AsyncClient is bound to the loop that first used it).
+
+    Its transport is given explicitly, so no proxy from the environment is ever used for
+    upstream calls.
+    """
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = httpx.AsyncClient(
+            transport=ShardedTransport(max_connections=settings.UPSTREAM_MAX_CONNECTIONS),
+            timeout=httpx.Timeout(60, connect=settings.UPSTREAM_CONNECT_TIMEOUT),
+            trust_env=False,
+        )
+        _clients[loop] = client
+    return client
+
+
+# --- the catalogue --------------------------------------------------------------------------
+
+
+@dataclass
+class ModelEntry:
+    id: str
+    name: str
+    owned_by: str
+    created: int
+    upstream_key: str = ""
+
+
+@dataclass
+class _Listing:
+    expires: float
+    models: list[ModelEntry] = field(default_factory=list)
+    error: str = ""
+
+
+_listings: dict[tuple[str, str, str], _Listing] = {}
+
+
+def _listing_key(upstream: Upstream) -> tuple[str, str, str]:
+    return (upstream.key, upstream.base_url, upstream.api_key)
+
+
+async def _fetch(upstream: Upstream) -> _Listing:
+    now = time.monotonic()
+    try:
+        response = await asyncio.wait_for(
+            http_client().get(upstream.models_url, headers=upstream.headers),
+            timeout=settings.MODELS_FETCH_TIMEOUT,
+        )
+        response.raise_for_status()
+        body = response.json()
+        if upstream.kind == Connection.Kind.OLLAMA:
+            models = [
+                ModelEntry(
+                    id=str(m["name"]),
+                    name=str(m["name"]),
+                    owned_by="ollama",
+                    created=_ollama_time(m.get("modified_at")),
+                    upstream_key=upstream.key,
+                )
+                for m in body["models"]
+            ]
+        else:
+            models = [
+                ModelEntry(
+                    id=str(m["id"]),
+                    name=str(m.get("name") or m["id"]),
+                    owned_by=str(m.get("owned_by") or "openai"),
+                    created=int(m.get("created") or 0),
+                    upstream_key=upstream.key,
+                )
+                for m in body["data"]
+            ]
+    except TimeoutError:
+        return _Listing(now + settings.MODELS_CACHE_TTL, error="timed out listing models")
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        return _Listing(now + settings.MODELS_CACHE_TTL, error=f"{type(exc).__name__}: {exc}")
+    return _Listing(now + settings.MODELS_CACHE_TTL, models=models)
+
+
+_inflight: dict[tuple[str, str, str], "asyncio.Task[_Listing]"] = {}
+
+
+async def _fetch_once(upstream: Upstream) -> _Listing:
+    """``_fetch``, shared by every request that finds the same list expired at once."""
+    key = _listing_key(upstream)
+    task = _inflight.get(key)
+    if task is None or task.get_loop() is not asyncio.get_running_loop():
+        task = asyncio.ensure_future(_fetch(upstream))
+        _inflight[key] = task
+
+        def forget(done: "asyncio.Task[_Listing]") -> None:
+            if _inflight.get(key) is done:
+                del _inflight[key]
+
+        task.add_done_callback(forget)
+    return await asyncio.shield(task)
+
+
+def _ollama_time(value: Any) -> int:
+    from datetime import datetime
+
+    try:
+        return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0
+
+
+async def catalogue(
+    upstreams: list[Upstream], *, refresh: bool = False
+) -> tuple[list[ModelEntry], list[dict[str, str]]]:
+    """Every connection's models (first connection wins a duplicate id), and the failures."""
+    now = time.monotonic()
+    stale = [
+        u
+        for u in upstreams
+        if refresh or (listing := _listings.get(_listing_key(u))) is None or listing.expires <= now
+    ]
+    if stale:
+        fetched = await asyncio.gather(*(_fetch_once(u) for u in stale))
+        for upstream, listing in zip(stale, fetched, strict=True):
+            _listings[_listing_key(upstream)] = listing
+    models: dict[str, ModelEntry] = {}
+    errors = []
+    for upstream in upstreams:
+        listing = _listings[_listing_key(upstream)]
+        if listing.error:
+            errors.append({"connection": upstream.name, "detail": listing.error})
+        for entry in listing.models:
+            models.setdefault(entry.id, entry)
+    return list(models.values()), errors
+
+
+def catalogue_forget() -> None:
+    """Drop every cached model list (connections changed)."""
+    _listings.clear()
+
+
+# --- completions ----------------------------------------------------------------------------
+
+
+def _retry_after(response: httpx.Response) -> int:
+    try:
+        return max(1, int(float(response.headers.get("retry-after", "1"))))
+    except ValueError:
+        return 1
+
+
+def _upstream_message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace")
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message", ""))[:500]
+    if isinstance(data, dict) and "detail" in data:
+        return str(data["detail"])[:500]
+    return str(error or "")[:500]
+
+
+def fault_for_status(response: httpx.Response, body: bytes) -> UpstreamFault | Exception:
+    """The error a non-2xx upstream answer becomes."""
+    code = response.status_code
+    message = _upstream_message(body)
+    if code == 401 or code == 403:
+        return UpstreamUnauthorized()
+    if code == 429:
+        return UpstreamRateLimited(
+            f"The model server is rate limiting this server; retry in {_retry_after(response)} s.",
+            retry_after=_retry_after(response),
+        )
+    if code == 503:
+        return UpstreamOverloaded()
+    if code == 504:
+        return UpstreamTimeout()
+    if code >= 500:
+        return UpstreamFault(f"The model server failed ({code}).")
+    if code == 404:
+        return UpstreamRejected(f"The model server does not know this model: {message}".strip())
+    return UpstreamRejected(f"The model server refused the request ({code}): {message}".strip())
+
+
+def translate(exc: Exception) -> Exception:
+    """An httpx transport error as one of our upstream faults."""
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        return UpstreamTimeout()
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return UpstreamUnavailable()
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return UpstreamStreamCut()
+    return UpstreamUnavailable(f"The model server could not be reached ({type(exc).__name__}).")
+
+
+async def completion_call(upstream: Upstream, payload: dict[str, Any]) -> dict[str, Any]:
+    """A non-streaming completion: the upstream's JSON answer, or an upstream fault."""
+    try:
+        response = await http_client().post(
+            upstream.chat_url, json=payload, headers=upstream.headers, timeout=upstream.timeouts()
+        )
+    except httpx.HTTPError as exc:
+        raise translate(exc) from exc
+    if response.status_code >= 400:
+        raise fault_for_status(response, response.content)
+    try:
+        body = response.json()
+    except ValueError:
+        raise UpstreamInvalidResponse("The model server's answer is not JSON.") from None
+    if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+        raise UpstreamInvalidResponse("The model server's answer has no choices.")
+    return body
+
+
+_DONE: dict[str, Any] = {}
+MAX_SSE_LINE = 16 * 1024 * 1024  # one event's line; longer is garbage, not a chunk
+
+
+def _sse_line(line: bytes) -> dict[str, Any] | None:
+    """One line of an upstream's event stream: a chunk, ``_DONE``, or None (nothing to pass)."""
+    line = line.rstrip(b"\r")
+    if not line or line.startswith(b":"):
+        return None
+    name, _, value = line.partition(b":")
+    if name in (b"event", b"id", b"retry"):
+        return None
+    if name != b"data":
+        raise UpstreamInvalidResponse("The model server sent a garbled event stream.")
+    value = value.strip()
+    if value == b"[DONE]":
+        return _DONE
+    try:
+        chunk = json.loads(value)
+    except ValueError:
+        raise UpstreamInvalidResponse("The model server sent a chunk that is not JSON.") from None
+    if not isinstance(chunk, dict):
+        raise UpstreamInvalidResponse("The model server sent a malformed chunk.")
+    if "error" in chunk and not chunk.get("choices"):
+        raise UpstreamFault(
+            "The model server reported an error: " + _upstream_message(json.dumps(chunk).encode())
+        )
+    return chunk
+
+
+async def completion_stream(
+    upstream: Upstream, payload: dict[str, Any]
+) -> AsyncIterator[dict[str, Any]]:
+    """A streaming completion: each SSE chunk as a dict, ending at ``data: [DONE]``.
+
+    Faults before the first chunk and during the stream raise upstream faults; a stream that
+    ends without ``[DONE]`` is UpstreamStreamCut. Closing the generator closes the upstream
+    request at once (how a client's disconnect cancels it).
+    """
+    try:
+        async with http_client().stream(
+            "POST",
+            upstream.chat_url,
+            json=payload,
+            headers=upstream.headers,
+            timeout=upstream.timeouts(),
+        ) as response:
+            if response.status_code >= 400:
+                raise fault_for_status(response, await response.aread())
+            buffer = b""
+            async for data in response.aiter_bytes():
+                buffer += data
+                *lines, buffer = buffer.split(b"\n")
+                if len(buffer) > MAX_SSE_LINE:
+                    raise UpstreamInvalidResponse("The model server sent an endless line.")
+                for line in lines:
+                    chunk = _sse_line(line)
+                    if chunk is _DONE:
+                        return
+                    if chunk is not None:
+                        yield chunk
+            chunk = _sse_line(buffer)
+            if chunk is _DONE:
+                return
+            if chunk is not None:
+                yield chunk
+    except httpx.HTTPError as exc:
+        raise translate(exc) from exc
+    raise UpstreamStreamCut()
+
+
+async def ollama_pull(upstream: Upstream, name: str) -> AsyncIterator[bytes]:
+    """Ask an Ollama server to pull ``name``; its NDJSON progress lines, as they come."""
+    url = upstream.base_url.rstrip("/") + "/api/pull"
+    try:
+        async with http_client().stream(
+            "POST",
+            url,
+            json={"name": name, "model": name, "stream": True},
+            timeout=upstream.timeouts(),
+        ) as response:
+            if response.status_code >= 400:
+                raise fault_for_status(response, await response.aread())
+            async for line in response.aiter_lines():
+                if line.strip():
+                    yield line.encode() + b"\n"
+    except httpx.HTTPError as exc:
+        raise translate(exc) from exc
