@@ -1,6 +1,7 @@
 from django.urls import path
 
 from chats import api
+from realtime.sse import chat_events
 
 app_name = "chats"
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path("share/<str:share_id>/clone", api.SharedChatCloneApi.as_view(), name="share-clone"),
     path("<str:chat_id>", api.ChatDetailApi.as_view(), name="chat-detail"),
     path("<str:chat_id>/messages", api.MessageAppendApi.as_view(), name="message-append"),
+    path("<str:chat_id>/events", chat_events, name="chat-events"),
     path(
         "<str:chat_id>/messages/<str:message_id>/edit",
         api.MessageEditApi.as_view(),

@@ -339,6 +339,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "llm.schema.add_async_views",  # the async completion and pull views are not DRF's
+        "realtime.schema.add_event_stream",
     ],
     "ENUM_NAME_OVERRIDES": {
         "DefaultUserRoleEnum": ["user", "pending"],
