@@ -25,14 +25,11 @@ the mode is printed above the table.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import secrets
 import time
 
 import httpx
-from auth import BENCH_ENV, PASSWORD, loadavg, mode
-from harness import log_errors, print_header, print_row, run_load, running_server
+from harness import PASSWORD, run_bench_main, run_scenarios
 
 EXPORT = {"format": "webui-backend.chats", "version": 1}
 IMPORT_BATCH = 2_000  # chats per import request (~1 MB of JSON)
@@ -202,36 +199,12 @@ async def bench(base_url: str, pid: int, args: argparse.Namespace) -> int:
         ("POST /api/chats/new", create),
         ("POST message append", append),
     ]
-    print_header()
-    errors = 0
-    for concurrency in args.concurrency:
-        for name, request in scenarios:
-            result = await run_load(
-                request,
-                base_url=base_url,
-                concurrency=concurrency,
-                duration=args.duration,
-                max_requests=args.max_requests,
-                pid=pid,
-                headers=auth,
-            )
-            print_row(name, concurrency, result)
-            errors += result.errors
-    return errors
+    scenarios_with_auth = [(name, request, auth) for name, request in scenarios]
+    return await run_scenarios(scenarios_with_auth, base_url=base_url, pid=pid, args=args)
 
 
 def main() -> None:
-    args = parse_args()
-    print(f"mode: {mode()}")
-    print(f"{args.duration:g} s per scenario; server and load share {os.cpu_count()} CPUs")
-    # Other work on the machine skews the figures; the load average says how much.
-    print(f"load average before: {loadavg()}")
-    with running_server(BENCH_ENV) as server:
-        errors = asyncio.run(bench(server.base_url, server.pid, args))
-        for line, count in log_errors(server) if errors else []:
-            print(f"  server log x{count}: {line}")
-    print(f"load average at the end: {loadavg()} (ours included)")
-    raise SystemExit(1 if errors else 0)
+    run_bench_main(bench, parse_args())
 
 
 if __name__ == "__main__":

@@ -30,8 +30,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
-from auth import BENCH_ENV, PASSWORD, loadavg, mode
-from harness import PROJECT_DIR, MemorySampler, free_port, log_errors, running_server
+from harness import (
+    BENCH_ENV,
+    PASSWORD,
+    PROJECT_DIR,
+    MemorySampler,
+    free_port,
+    loadavg,
+    log_errors,
+    mode,
+    running_server,
+)
 
 
 @dataclass

@@ -30,6 +30,7 @@ process's VmHWM (lifetime peak, not just this run).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import math
 import os
@@ -47,6 +48,8 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -369,3 +372,79 @@ def print_row(scenario: str, concurrency: int, result: LoadResult) -> None:
     if result.error_kinds:
         kinds = ", ".join(f"{kind} x{count}" for kind, count in result.error_kinds.most_common())
         print(f"  errors: {kinds}", flush=True)
+
+
+# --- what every benchmark script shares ----------------------------------------------------
+
+PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway account on a temp server
+
+BENCH_ENV = {
+    # The defaults (5 per email, 20 per address per minute) would answer 429 within a second.
+    "AUTH_RATE_PER_EMAIL": "1000000/minute",
+    "AUTH_RATE_PER_IP": "1000000/minute",
+    "JWT_ACCESS_TTL": "86400",  # the token must outlive the longest run
+}
+
+
+def describe(url: str | None, default: str) -> str:
+    """A service URL without its credentials, for the header line."""
+    if not url:
+        return default
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}{parts.path}"
+
+
+def mode() -> str:
+    database = describe(os.environ.get("DATABASE_URL"), "SQLite (embedded)")
+    redis = describe(os.environ.get("REDIS_URL"), "none (local-memory cache)")
+    pooling = os.environ.get("DB_CONN_MAX_AGE")
+    return f"database: {database}; redis: {redis}" + (
+        f"; DB_CONN_MAX_AGE={pooling}" if pooling is not None else ""
+    )
+
+
+def loadavg() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+async def run_scenarios(
+    scenarios: Sequence[tuple[str, Callable[..., Awaitable[Any]], Mapping[str, str] | None]],
+    *,
+    base_url: str,
+    pid: int,
+    args: argparse.Namespace,
+) -> int:
+    """Run each (name, request, headers) at each of ``args.concurrency`` for
+    ``args.duration`` seconds, print a row each, and return the total number of errors."""
+    print_header()
+    errors = 0
+    for concurrency in args.concurrency:
+        for name, request, headers in scenarios:
+            result = await run_load(
+                request,
+                base_url=base_url,
+                concurrency=concurrency,
+                duration=args.duration,
+                max_requests=args.max_requests,
+                pid=pid,
+                headers=headers,
+            )
+            print_row(name, concurrency, result)
+            errors += result.errors
+    return errors
+
+
+def run_bench_main(
+    bench: Callable[[str, int, argparse.Namespace], Awaitable[int]], args: argparse.Namespace
+) -> None:
+    """Print the mode and load, run ``bench`` against a fresh server, exit 1 on any error."""
+    print(f"mode: {mode()}")
+    print(f"{args.duration:g} s per scenario; server and load share {os.cpu_count()} CPUs")
+    # Other work on the machine skews the figures; the load average says how much.
+    print(f"load average before: {loadavg()}")
+    with running_server(BENCH_ENV) as server:
+        errors = asyncio.run(bench(server.base_url, server.pid, args))
+        for line, count in log_errors(server) if errors else []:
+            print(f"  server log x{count}: {line}")
+    print(f"load average at the end: {loadavg()} (ours included)")
+    raise SystemExit(1 if errors else 0)

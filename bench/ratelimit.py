@@ -29,8 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from auth import mode
-from harness import log_errors, print_header, print_row, run_load, running_server
+from harness import log_errors, mode, print_header, print_row, run_load, running_server
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - throwaway accounts on a temp server
 

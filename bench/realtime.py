@@ -51,9 +51,19 @@ from urllib.parse import urlsplit
 
 import httpx
 import socketio
-from auth import BENCH_ENV as AUTH_ENV
-from auth import PASSWORD, describe, loadavg, mode
-from harness import MemorySampler, Server, log_errors, process_tree, rss_mib, running_server
+from harness import BENCH_ENV as AUTH_ENV
+from harness import (
+    PASSWORD,
+    MemorySampler,
+    Server,
+    describe,
+    loadavg,
+    log_errors,
+    mode,
+    process_tree,
+    rss_mib,
+    running_server,
+)
 
 DAPHNE_ARGS = ["--websocket-max-message-size=16777216", "--websocket-max-frame-size=16777216"]
 BENCH_ENV = {
