@@ -4,7 +4,9 @@ A request goes through short database visits and one long upstream wait, never h
 database connection across the wait: (1) authentication, the request limit, validation, the
 custom model, the token budget and the connections; (2) with a chat id, the history is read
 and the new messages saved; then the upstream answers (streamed chunks are passed on as they
-arrive); (3) the reply and the usage are saved (``llm.streaming``).
+arrive); (3) the reply and the usage are saved (``llm.streaming``). A request naming
+functions (``tool_ids``) has the upstream answer in rounds, running the functions the model
+calls in between (``llm.tools``).
 
 The upstream is consumed by a task of its own. Without a chat id, a client that goes away
 cancels it (and so the upstream request) at once. With a chat id it runs to the end: the
@@ -37,6 +39,7 @@ from llm.selectors import custom_model_get_visible
 from llm.serializers import CompletionInputSerializer
 from llm.services import chat_get_or_create_for_completion, turn_begin
 from llm.streaming import Progress, Pump, Turn, db, response_data, sse, turn_start
+from llm.tools import tools_merge
 from llm.upstream import Upstream, catalogue, upstreams_all
 from users.authentication import ApiKeyAuthentication, JWTAuthentication
 from users.models import ApiKey, User
@@ -125,6 +128,11 @@ def turn_accept(request: HttpRequest) -> Turn:
         model_knowledge_ids=custom.knowledge_ids if custom else [],
     )
     token_budget_check(user=user, api_key=key)
+    tools, functions = [], {}
+    if data.get("tool_ids"):  # 403 if the user may not run functions, 404 for an unusable id
+        tools, functions = tools_merge(
+            user=user, tool_ids=data["tool_ids"], client_tools=data.get("tools") or []
+        )
     params = dict(custom.params) if custom else {}
     stream = bool(data.get("stream"))
     return Turn(
@@ -142,6 +150,8 @@ def turn_accept(request: HttpRequest) -> Turn:
         chat_key=data.get("chatId") or data.get("chat_id") or "",
         reply_id=data.get("responseChatItemId") or str(uuid.uuid4()),
         custom_uid=data.get("customUid") or "",
+        tools=tools,
+        functions=functions,
     )
 
 
@@ -160,6 +170,20 @@ async def turn_route(turn: Turn, upstreams: list[Upstream]) -> None:
     turn.upstream = next(u for u in upstreams if u.key == entry.upstream_key)
 
 
+def history_item(message: Message) -> dict[str, Any] | None:
+    """A stored message as the upstream sees it; tool rounds saved by the tool loop keep
+    their calls and call ids (``usage``), other tool messages are left out."""
+    usage = message.usage if isinstance(message.usage, dict) else {}
+    if message.role == Message.Role.TOOL:
+        if not usage.get("tool_call_id"):
+            return None
+        return {"role": "tool", "tool_call_id": usage["tool_call_id"], "content": message.content}
+    item = {"role": message.role, "content": message.content}
+    if message.role == Message.Role.ASSISTANT and usage.get("tool_calls"):
+        item["tool_calls"] = usage["tool_calls"]
+    return item
+
+
 def turn_open_chat(turn: Turn) -> list[dict[str, Any]]:
     """With a chat id: the chat's earlier turns (creating the chat), then save the new ones."""
     first_text = next(
@@ -172,11 +196,7 @@ def turn_open_chat(turn: Turn) -> list[dict[str, Any]]:
     by_id = {m.message_id: m for m in stored}
     if turn.reply_id in by_id:
         raise MessageIdConflict(f"This chat has a message {turn.reply_id!r} already.")
-    history = [
-        {"role": m.role, "content": m.content}
-        for m in active_branch(by_id, chat.current_id)
-        if m.role in (Message.Role.SYSTEM, Message.Role.USER, Message.Role.ASSISTANT)
-    ]
+    history = [item for m in active_branch(by_id, chat.current_id) if (item := history_item(m))]
     new = [m for m in turn.data["messages"] if m["role"] not in ("system", "developer")]
     turn.generation = turn_begin(
         chat=chat,
@@ -202,6 +222,8 @@ def turn_payload(turn: Turn, messages: list[dict[str, Any]]) -> dict[str, Any]:
         messages = [{"role": "system", "content": turn.system}, *messages]
     payload["messages"] = messages
     payload["model"] = turn.base_model
+    if turn.tools:
+        payload["tools"] = turn.tools
     if turn.stream:
         payload["stream"] = True
         payload["stream_options"] = {**(payload.get("stream_options") or {}), "include_usage": True}

@@ -89,3 +89,9 @@ class UpstreamRejected(UpstreamFault):
 class UpstreamRateLimited(RateLimited):
     default_detail = "The model server is rate limiting this server; retry later."
     default_code = "upstream_rate_limited"
+
+
+class ToolRoundsExceeded(AppError):
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_detail = "The model kept calling tools past the limit of rounds without answering."
+    default_code = "tool_rounds_exceeded"

@@ -132,10 +132,14 @@ class CompletionInputSerializer(serializers.Serializer):
     knowledge_ids = serializers.ListField(
         child=StrictCharField(max_length=128), required=False, allow_null=True
     )
+    # Open WebUI: functions offered to the model as tools, run here when it calls them.
+    tool_ids = serializers.ListField(
+        child=StrictCharField(max_length=64), required=False, allow_null=True, max_length=64
+    )
 
     # Ours: never sent upstream.
     OWN_FIELDS = ("chatId", "chat_id", "responseChatItemId", "customUid", "detail", "files")
-    OWN_FIELDS += ("knowledge_ids", "id", "session_id", "variables")
+    OWN_FIELDS += ("knowledge_ids", "id", "session_id", "variables", "tool_ids")
 
 
 class ModelParamsSerializer(serializers.Serializer):

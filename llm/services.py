@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chats.errors import ChatNotFound, MessageIdConflict
-from chats.models import Chat
+from chats.models import Chat, Message
 from chats.services import message_append
 from llm.errors import ModelIdTaken
 from llm.models import Connection, CustomModel, Generation
@@ -141,8 +141,13 @@ def turn_finish(
     content: str,
     usage: dict[str, Any] | None,
     error: tuple[str, str] | None,
+    parent_id: str = "",
 ) -> None:
-    """Save the reply (what arrived, marked incomplete after a fault) and close the turn."""
+    """Save the reply (what arrived, marked incomplete after a fault) and close the turn.
+
+    The reply goes under ``parent_id`` (the turn's last tool result) when given, else under
+    the turn's request message.
+    """
     chat = Chat.objects.get(pk=generation.chat_id)
     stored_usage: dict[str, Any] = dict(usage or {})
     if error is not None:
@@ -154,8 +159,8 @@ def turn_finish(
         "model": generation.model,
         "usage": stored_usage or None,
     }
-    if generation.request_message_id:
-        data["parent_id"] = generation.request_message_id
+    if parent_id or generation.request_message_id:
+        data["parent_id"] = parent_id or generation.request_message_id
     message_append(chat, data)
     if error is None:
         generation.status = Generation.Status.COMPLETE
@@ -178,6 +183,74 @@ def turn_finish(
             "error": error[0] if error else None,
         },
     )
+
+
+@transaction.atomic
+def turn_tool_call_save(
+    *, generation: Generation, parent_id: str, content: str, tool_calls: list[dict[str, Any]]
+) -> str:
+    """Save the model's tool-call message of one round (``usage.tool_calls``) under
+    ``parent_id`` and publish ``completion.tool_call`` for each call; returns its id."""
+    chat = Chat.objects.get(pk=generation.chat_id)
+    data: dict[str, Any] = {
+        "role": Message.Role.ASSISTANT,
+        "content": content,
+        "model": generation.model,
+        "usage": {"tool_calls": tool_calls},
+        "parent_id": parent_id,
+    }
+    message, _ = message_append(chat, data)
+    for call in tool_calls:
+        function = call.get("function") or {}
+        publish(
+            chat_room(chat.pk),
+            "completion.tool_call",
+            {
+                "chat_id": str(chat.pk),
+                "message_id": message.message_id,
+                "reply_id": generation.response_message_id,
+                "tool_call_id": call.get("id"),
+                "name": function.get("name"),
+                "arguments": function.get("arguments"),
+            },
+        )
+    return message.message_id
+
+
+@transaction.atomic
+def turn_tool_result_save(
+    *,
+    generation: Generation,
+    parent_id: str,
+    tool_call_id: str,
+    name: str,
+    content: str,
+    error: str | None,
+) -> str:
+    """Save one tool result (role ``tool``; ``usage`` names the call) under ``parent_id`` and
+    publish ``completion.tool_result``; returns its id."""
+    chat = Chat.objects.get(pk=generation.chat_id)
+    data: dict[str, Any] = {
+        "role": Message.Role.TOOL,
+        "content": content,
+        "usage": {"tool_call_id": tool_call_id, "name": name, "error": error},
+        "parent_id": parent_id,
+    }
+    message, _ = message_append(chat, data)
+    publish(
+        chat_room(chat.pk),
+        "completion.tool_result",
+        {
+            "chat_id": str(chat.pk),
+            "message_id": message.message_id,
+            "reply_id": generation.response_message_id,
+            "tool_call_id": tool_call_id,
+            "name": name,
+            "content": content,
+            "error": error,
+        },
+    )
+    return message.message_id
 
 
 @transaction.atomic

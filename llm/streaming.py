@@ -68,6 +68,9 @@ class Turn:
     payload: dict[str, Any] = field(default_factory=dict)
     chat_id: Any = None
     generation: Generation | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)  # with our functions, if any
+    functions: dict[str, Any] = field(default_factory=dict)  # name -> Function (tool_ids)
+    reply_parent: str = ""  # the turn's last tool result, which the reply goes under
 
 
 # --- step 2: the upstream ---------------------------------------------------------------------
@@ -209,27 +212,27 @@ class Pump:
             raise RuntimeError("turn started without an upstream")
         publisher = Publisher(turn) if turn.chat_id is not None else None
         try:
-            if turn.stream:
+            if turn.functions:
+                # llm.tools builds on this module's Turn and db.
+                from llm.tools import chunks_of, tool_loop
+
+                body = await tool_loop(turn, upstream, progress)
+                if turn.stream:
+                    for chunk in chunks_of(body):
+                        await self.pass_chunk(chunk, publisher)
+                else:
+                    self.take_answer(body)
+            elif turn.stream:
                 events = completion_stream(upstream, turn.payload)
                 try:
                     async for chunk in events:
-                        before = len(progress.parts)
-                        out = chunk_out(turn, chunk, progress)
-                        progress.chunks += 1
-                        if out is not None:
-                            self.put(sse(out))
-                        if publisher is not None and len(progress.parts) > before:
-                            await publisher.add("".join(progress.parts[before:]))
+                        await self.pass_chunk(chunk, publisher)
                 finally:
                     await events.aclose()
             else:
                 body = await completion_call(upstream, turn.payload)
-                progress.body = body
                 progress.usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
-                message = (body["choices"][0] or {}).get("message") if body["choices"] else None
-                content = (message or {}).get("content")
-                if isinstance(content, str):
-                    progress.parts.append(content)
+                self.take_answer(body)
         except AppError as exc:
             progress.error = exc
         finally:
@@ -237,6 +240,22 @@ class Pump:
             # is still counted.
             await self.finish(publisher)
         return progress
+
+    async def pass_chunk(self, chunk: dict[str, Any], publisher: "Publisher | None") -> None:
+        before = len(self.progress.parts)
+        out = chunk_out(self.turn, chunk, self.progress)
+        self.progress.chunks += 1
+        if out is not None:
+            self.put(sse(out))
+        if publisher is not None and len(self.progress.parts) > before:
+            await publisher.add("".join(self.progress.parts[before:]))
+
+    def take_answer(self, body: dict[str, Any]) -> None:
+        self.progress.body = body
+        message = (body["choices"][0] or {}).get("message") if body["choices"] else None
+        content = (message or {}).get("content")
+        if isinstance(content, str):
+            self.progress.parts.append(content)
 
     async def finish(self, publisher: "Publisher | None") -> None:
         turn, progress = self.turn, self.progress
@@ -257,6 +276,7 @@ class Pump:
                     content=progress.text,
                     usage={**usage, "total_tokens": sum(usage.values())},
                     error=error,  # type: ignore[arg-type]
+                    parent_id=turn.reply_parent,
                 )
             await db(
                 usage_record,

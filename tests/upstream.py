@@ -13,6 +13,10 @@
   ``[DONE]``), ``badjson`` (a chunk that is not JSON), ``garbled`` (a line that is not SSE),
   ``notjson`` (a non-streaming answer that is not JSON).
 
+- ``mock_tool`` ``{"name", "arguments", "always"?}`` (non-streaming): the answer calls that tool
+  with those arguments, unless the last message is a ``tool`` result, which the answer then
+  echoes (``Tool said: <content>``); with ``always`` every answer calls the tool.
+
 ``requests`` keeps every completion request body; ``disconnects`` counts streams whose client
 went away. ``models_delay`` slows the model list (a slow connection). Run it on its own with
 ``python -m tests.upstream --port 9000`` (the benchmark does).
@@ -119,6 +123,9 @@ class StandIn:
             "completion_tokens": chunks,
             "total_tokens": prompt_tokens + chunks,
         }
+        tool = body.get("mock_tool")
+        if isinstance(tool, dict) and not body.get("stream"):
+            return web.json_response(self._tool_answer(body, tool, usage))
         if not body.get("stream"):
             if fault == "notjson":
                 return web.Response(text="<html>oops</html>", content_type="text/html")
@@ -200,6 +207,41 @@ class StandIn:
             self.disconnects += 1
             raise
         return response
+
+    @staticmethod
+    def _tool_answer(body: dict[str, Any], tool: dict[str, Any], usage: dict) -> dict[str, Any]:
+        last = (body.get("messages") or [{}])[-1]
+        if last.get("role") == "tool" and not tool.get("always"):
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": f"Tool said: {last.get('content')}",
+            }
+            finish = "stop"
+        else:
+            calls = sum(m.get("role") == "tool" for m in body.get("messages") or [])
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"call_{calls}",
+                        "type": "function",
+                        "function": {
+                            "name": tool["name"],
+                            "arguments": json.dumps(tool.get("arguments") or {}),
+                        },
+                    }
+                ],
+            }
+            finish = "tool_calls"
+        return {
+            "id": "upstream-id",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": usage,
+        }
 
     @staticmethod
     def _event(data: dict[str, Any]) -> bytes:

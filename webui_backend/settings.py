@@ -287,6 +287,9 @@ MODELS_CACHE_TTL = env_int("MODELS_CACHE_TTL", default=30, minimum=0)
 MODELS_FETCH_TIMEOUT = env_int("MODELS_FETCH_TIMEOUT", default=3, minimum=1)
 # Streamed tokens of a chat's reply are published to its room in batches this often (ms).
 COMPLETION_PUBLISH_INTERVAL_MS = env_int("COMPLETION_PUBLISH_INTERVAL_MS", default=50, minimum=1)
+# A completion naming functions (tool_ids) runs at most this many rounds of the model's calls to
+# them; if the model still calls them after the last round, the turn ends in tool_rounds_exceeded.
+COMPLETION_TOOL_MAX_ROUNDS = env_int("COMPLETION_TOOL_MAX_ROUNDS", default=5, minimum=1)
 # How retrieved sources are put into the prompt ({context} and {query}); used once retrieval exists.
 RAG_TEMPLATE = env_str(
     "RAG_TEMPLATE",
