@@ -305,7 +305,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["users.permissions.IsApprovedUser"],
     "DEFAULT_THROTTLE_CLASSES": ["users.throttling.AccountRateThrottle"],
     "DEFAULT_PARSER_CLASSES": ["webui_backend.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["webui_backend.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "webui_backend.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "webui_backend.schema.AutoSchema",
 }
