@@ -14,34 +14,20 @@ PostgreSQL and Redis when they are set; the mode is printed above the table.
 from __future__ import annotations
 
 import argparse
-import secrets
 
 import httpx
-from harness import PASSWORD, run_bench_main, run_scenarios
+from harness import PASSWORD, run_bench_main, run_scenarios, scenario_parser, signup
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
-    parser.add_argument(
-        "--concurrency",
-        type=lambda text: [int(part) for part in text.split(",") if part],
-        default=[1, 32],
-        help="comma-separated worker counts (default 1,32)",
-    )
-    parser.add_argument("--max-requests", type=int, default=200_000, help="cap per scenario")
-    return parser.parse_args()
+    return scenario_parser(__doc__.splitlines()[0]).parse_args()
 
 
 async def bench(base_url: str, pid: int, args: argparse.Namespace) -> int:
     """Run every scenario, print a row for each, and return the total number of errors."""
-    email = f"bench-{secrets.token_hex(4)}@example.com"
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-        response = await client.post(
-            "/api/auths/signup", json={"name": "Bench", "email": email, "password": PASSWORD}
-        )
-        response.raise_for_status()
-    auth = {"Authorization": f"Bearer {response.json()['token']}"}
+        email, token = await signup(client)
+    auth = {"Authorization": f"Bearer {token}"}
     credentials = {"email": email, "password": PASSWORD}
 
     async def signin(client: httpx.AsyncClient) -> httpx.Response:

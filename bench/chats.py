@@ -25,11 +25,10 @@ the mode is printed above the table.
 from __future__ import annotations
 
 import argparse
-import secrets
 import time
 
 import httpx
-from harness import PASSWORD, run_bench_main, run_scenarios
+from harness import run_bench_main, run_scenarios, scenario_parser, signup
 
 EXPORT = {"format": "webui-backend.chats", "version": 1}
 IMPORT_BATCH = 2_000  # chats per import request (~1 MB of JSON)
@@ -124,15 +123,7 @@ async def deep_cursor(client: httpx.AsyncClient, depth: int) -> str:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
-    parser.add_argument(
-        "--concurrency",
-        type=lambda text: [int(part) for part in text.split(",") if part],
-        default=[1, 32],
-        help="comma-separated worker counts (default 1,32)",
-    )
-    parser.add_argument("--max-requests", type=int, default=200_000, help="cap per scenario")
+    parser = scenario_parser(__doc__.splitlines()[0])
     parser.add_argument(
         "--chats", type=int, default=10_000, help="short chats to seed (default 10000)"
     )
@@ -141,13 +132,9 @@ def parse_args() -> argparse.Namespace:
 
 async def bench(base_url: str, pid: int, args: argparse.Namespace) -> int:
     """Seed, run every scenario, print a row for each, and return the total number of errors."""
-    email = f"bench-{secrets.token_hex(4)}@example.com"
     async with httpx.AsyncClient(base_url=base_url, timeout=600) as client:
-        response = await client.post(
-            "/api/auths/signup", json={"name": "Bench", "email": email, "password": PASSWORD}
-        )
-        response.raise_for_status()
-        auth = {"Authorization": f"Bearer {response.json()['token']}"}
+        _, token = await signup(client)
+        auth = {"Authorization": f"Bearer {token}"}
         client.headers.update(auth)
 
         long_id = await seed(client, args.chats)

@@ -35,6 +35,7 @@ import asyncio
 import math
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -448,3 +449,27 @@ def run_bench_main(
             print(f"  server log x{count}: {line}")
     print(f"load average at the end: {loadavg()} (ours included)")
     raise SystemExit(1 if errors else 0)
+
+
+def scenario_parser(description: str) -> argparse.ArgumentParser:
+    """The options every scenario-table benchmark takes; a script adds its own."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
+    parser.add_argument(
+        "--concurrency",
+        type=lambda text: [int(part) for part in text.split(",") if part],
+        default=[1, 32],
+        help="comma-separated worker counts (default 1,32)",
+    )
+    parser.add_argument("--max-requests", type=int, default=200_000, help="cap per scenario")
+    return parser
+
+
+async def signup(client: httpx.AsyncClient) -> tuple[str, str]:
+    """Sign up a fresh account on the benchmark server; returns (email, access token)."""
+    email = f"bench-{secrets.token_hex(4)}@example.com"
+    response = await client.post(
+        "/api/auths/signup", json={"name": "Bench", "email": email, "password": PASSWORD}
+    )
+    response.raise_for_status()
+    return email, response.json()["token"]

@@ -33,6 +33,7 @@ from users.permissions import IsAdmin, IsApprovedUser
 from users.services import audit_record
 from webui_backend.errors import Forbidden
 from webui_backend.idempotency import idempotent
+from webui_backend.pagination import PAGE_MAX
 from webui_backend.parsers import JSONParser
 from webui_backend.serializers import StrictCharField, StrictSerializer
 
@@ -61,7 +62,7 @@ class ChatListApi(APIView):
         folder_id = StrictCharField(required=False, max_length=255, allow_blank=True)
         q = StrictCharField(required=False, max_length=500, allow_blank=True)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
-        page = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
+        page = serializers.IntegerField(required=False, min_value=1, max_value=PAGE_MAX)
         cursor = StrictCharField(required=False, max_length=500)
 
     @extend_schema(

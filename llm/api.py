@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from llm.completions import error_response, request_authenticate
+from llm.completions import error_response
 from llm.errors import NoOllamaConnection
 from llm.models import Connection
 from llm.selectors import (
@@ -49,6 +49,7 @@ from llm.upstream import (
     upstreams_all,
     upstreams_from_env,
 )
+from users.authentication import request_authenticate
 from users.models import User
 from users.permissions import IsAdmin
 from webui_backend.serializers import StrictCharField, StrictSerializer

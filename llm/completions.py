@@ -15,6 +15,7 @@ another tab, or the same client reconnecting, watches it grow.
 """
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,10 +25,8 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import (
     APIException,
     MethodNotAllowed,
-    NotAuthenticated,
     ValidationError,
 )
-from rest_framework.request import Request
 
 from chats.errors import MessageIdConflict
 from chats.models import Message
@@ -41,13 +40,11 @@ from llm.services import chat_get_or_create_for_completion, turn_begin
 from llm.streaming import Progress, Pump, Turn, db, response_data, sse, turn_start
 from llm.tools import tools_merge
 from llm.upstream import Upstream, catalogue, upstreams_all
-from users.authentication import ApiKeyAuthentication, JWTAuthentication
+from users.authentication import request_authenticate
 from users.models import ApiKey, User
 from users.permissions import IsApprovedUser, key_allows
 from users.selectors import token_budget_check
-from users.throttling import AccountRateThrottle
-from webui_backend.errors import Forbidden, exception_handler
-from webui_backend.parsers import JSONParser
+from webui_backend.errors import error_json_response
 
 DONE = b"data: [DONE]\n\n"
 
@@ -65,17 +62,13 @@ def envelope(status: int, payload: Any, *, message: str = "successful") -> dict[
 
 def error_response(request: HttpRequest, exc: Exception) -> HttpResponse:
     """Our one error format (enveloped on request), with the error's headers."""
-    response = exception_handler(exc, {"request": request})
-    if response is None:
-        raise exc
-    data = response.data
+    response = error_json_response(request, exc)
     if wants_envelope(request):
-        data = envelope(response.status_code, data, message=str(data.get("detail", "")))
-    out = JsonResponse(data, status=response.status_code)
-    for name, value in response.items():
-        if name.lower() != "content-type":
-            out[name] = value
-    return out
+        data = json.loads(response.content)
+        response.content = json.dumps(
+            envelope(response.status_code, data, message=str(data.get("detail", "")))
+        ).encode()
+    return response
 
 
 # --- step 1: who, what, may they ------------------------------------------------------------
@@ -85,24 +78,6 @@ class CompletionView:
     """What the DRF authentication classes and the request limit look at."""
 
     api_key_scope = "completions"
-
-
-def request_authenticate(request: HttpRequest, view: Any, permission: Any) -> Request:
-    """What DRF does before a view runs, for our plain async views: authenticate (JWT or
-    key, honouring the view's ``api_key_scope``), check ``permission``, count the request
-    against the account's limit. Raises the same errors as any DRF view."""
-    drf = Request(
-        request,
-        parsers=[JSONParser()],
-        authenticators=[ApiKeyAuthentication(), JWTAuthentication()],
-        parser_context={"view": view},
-    )
-    if not drf.user or not drf.user.is_authenticated:
-        raise NotAuthenticated()
-    if not permission.has_permission(drf, view):
-        raise Forbidden(permission.message, permission.code)
-    AccountRateThrottle().allow_request(drf, view)
-    return drf
 
 
 def turn_accept(request: HttpRequest) -> Turn:

@@ -166,15 +166,15 @@ class Session:
         chat_id = _chat_id_of(data)
         since = data.get("since")
         if since is not None and (
-            not isinstance(since, int) or isinstance(since, bool) or since < 0
+            not isinstance(since, int) or isinstance(since, bool) or not 0 <= since < 2**62
         ):
             raise SocketError("since must be a non-negative integer.", "invalid")
-        await db(_own_chat)(chat_id=chat_id, user=self.user)
+        await db(own_chat)(chat_id=chat_id, user=self.user)
         room = chat_room(chat_id)
         async with self._lock:
             if room not in self.rooms:
                 await get_channel_layer().group_add(room_group(room), self.channel)
-                self.rooms[room] = await db(_last_seq)(room)
+                self.rooms[room] = await db(last_seq)(room)
             if since is not None:
                 await self._catch_up(room, since)
         await db(_announce)(room, "user_join", self.user)
@@ -238,7 +238,7 @@ class Session:
     async def _catch_up(self, room: str, since: int, until: int | None = None) -> None:
         """Send the stored events of ``room`` after ``since`` (up to ``until``), in order."""
         while True:
-            missed = await db(_events_after)(room, since, until)
+            missed = await db(events_after)(room, since, until)
             for seq, event, data in missed:
                 await self._send(event, {**data, "seq": seq})
                 self.rooms[room] = max(self.rooms[room], seq)
@@ -273,7 +273,7 @@ def _chat_id_of(data: dict[str, Any]) -> str:
     return chat_id
 
 
-def _own_chat(*, chat_id: str, user: User) -> None:
+def own_chat(*, chat_id: str, user: User) -> None:
     from chats.selectors import chat_get_for_user
 
     chat_get_for_user(chat_id=chat_id, user=user)  # raises ChatNotFound (404) for others
@@ -296,14 +296,14 @@ def _announce(room: str, event: str, user: User) -> None:
     publish(room, event, {"chat_id": chat_id, "user_id": str(user.pk), "name": user.name})
 
 
-def _last_seq(room: str) -> int:
+def last_seq(room: str) -> int:
     from realtime.models import RoomCounter
 
     counter = RoomCounter.objects.filter(room=room).first()
     return counter.last_seq if counter else 0
 
 
-def _events_after(room: str, since: int, until: int | None) -> list[tuple[int, str, dict]]:
+def events_after(room: str, since: int, until: int | None) -> list[tuple[int, str, dict]]:
     from realtime.models import RoomEvent
 
     events = RoomEvent.objects.filter(room=room, seq__gt=since).order_by("seq")

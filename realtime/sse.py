@@ -16,11 +16,11 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from llm.completions import error_response, request_authenticate
 from realtime.events import chat_room, room_group
-from realtime.sessions import _events_after, _last_seq, _own_chat, db
+from realtime.sessions import db, events_after, last_seq, own_chat
+from users.authentication import request_authenticate
 from users.permissions import IsApprovedUser
-from webui_backend.errors import AppError
+from webui_backend.errors import AppError, error_json_response
 
 KEEPALIVE_SECONDS = 15
 
@@ -52,10 +52,10 @@ def sse_frame(seq: int, event: str, data: Any) -> bytes:
 async def chat_events(request: HttpRequest, chat_id: str) -> HttpResponse:
     try:
         drf = await sync_to_async(request_authenticate)(request, ChatEventsView(), IsApprovedUser())
-        await db(_own_chat)(chat_id=chat_id, user=drf.user)
+        await db(own_chat)(chat_id=chat_id, user=drf.user)
         since = _since(request)
     except Exception as exc:
-        return await sync_to_async(error_response)(request, exc)
+        return await sync_to_async(error_json_response)(request, exc)
     response = StreamingHttpResponse(
         _stream(chat_room(chat_id), since), content_type="text/event-stream"
     )
@@ -70,7 +70,7 @@ async def _stream(room: str, since: int | None) -> AsyncIterator[bytes]:
     channel = await layer.new_channel()
     await layer.group_add(room_group(room), channel)  # before reading the store: nothing slips by
     try:
-        last = since if since is not None else await db(_last_seq)(room)
+        last = since if since is not None else await db(last_seq)(room)
         yield b"retry: 2000\n\n"
         async for frame, sent in _replay(room, last, None):
             yield frame
@@ -96,7 +96,7 @@ async def _stream(room: str, since: int | None) -> AsyncIterator[bytes]:
 
 async def _replay(room: str, after: int, until: int | None) -> AsyncIterator[tuple[bytes, int]]:
     while True:
-        batch = await db(_events_after)(room, after, until)
+        batch = await db(events_after)(room, after, until)
         for seq, event, data in batch:
             after = seq
             yield sse_frame(seq, event, data), seq

@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db.models import Q
+from django.http import HttpRequest
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -153,3 +154,27 @@ def socket_credential(raw: object) -> SocketCredential:
             "Your account is pending approval by an administrator.", "account_pending"
         )
     return credential
+
+
+def request_authenticate(request: HttpRequest, view: Any, permission: Any) -> Request:
+    """What DRF does before a view runs, for plain (async) Django views: authenticate (JWT or
+    key, honouring the view's ``api_key_scope``), check ``permission``, count the request
+    against the account's limit. Raises the same errors as any DRF view."""
+    from rest_framework.exceptions import NotAuthenticated
+
+    from users.throttling import AccountRateThrottle
+    from webui_backend.errors import Forbidden
+    from webui_backend.parsers import JSONParser
+
+    drf = Request(
+        request,
+        parsers=[JSONParser()],
+        authenticators=[ApiKeyAuthentication(), JWTAuthentication()],
+        parser_context={"view": view},
+    )
+    if not drf.user or not drf.user.is_authenticated:
+        raise NotAuthenticated()
+    if not permission.has_permission(drf, view):
+        raise Forbidden(permission.message, permission.code)
+    AccountRateThrottle().allow_request(drf, view)
+    return drf

@@ -4,6 +4,9 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
 
+# A day's token budget fits a signed 64-bit column with room to add a day's usage to it.
+TOKEN_BUDGET_MAX = 10**15
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True

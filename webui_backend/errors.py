@@ -154,6 +154,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+def error_json_response(request: HttpRequest, exc: Exception) -> JsonResponse:
+    """The one error shape for views outside DRF (plain async views): ``exc`` handled as DRF
+    would, with its headers (Retry-After, WWW-Authenticate, ...). Unexpected errors re-raise."""
+    response = exception_handler(exc, {"request": request})
+    if response is None:
+        raise exc
+    out = JsonResponse(response.data, status=response.status_code)
+    for name, value in response.items():
+        if name.lower() != "content-type":
+            out[name] = value
+    return out
+
+
 def _json_error(status_code: int, detail: str, code: str) -> JsonResponse:
     return JsonResponse(error_body(detail, code), status=status_code)
 

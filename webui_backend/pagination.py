@@ -7,12 +7,14 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 
 PAGE_SIZE_MAX = 200
+# Offsets must fit the databases' 64-bit integers; no list is anywhere near this long.
+PAGE_MAX = 1_000_000
 
 
 class PageQuerySerializer(serializers.Serializer):
     """The paging part of a list endpoint's query string; views extend it with their filters."""
 
-    page = serializers.IntegerField(min_value=1, default=1)
+    page = serializers.IntegerField(min_value=1, max_value=PAGE_MAX, default=1)
     page_size = serializers.IntegerField(min_value=1, max_value=PAGE_SIZE_MAX, default=50)
 
 

@@ -154,6 +154,7 @@ async def test_foreign_chat_is_refused_and_nothing_leaks(
         ("join_chat", {}, "invalid"),
         ("join_chat", "not-an-object", "invalid"),
         ("join_chat", {"chat_id": "x", "since": -1}, "invalid"),
+        ("join_chat", {"chat_id": "x", "since": 2**70}, "invalid"),
         ("teleport", {}, "unknown_event"),
         (
             "message",

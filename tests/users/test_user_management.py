@@ -456,3 +456,29 @@ def test_audit_log_rejects_an_unknown_action(admin_user: User, as_user: Any) -> 
 
     assert response.status_code == 400
     assert "action" in response.json()["fields"]
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "1000001", "1732745999952496068246564588696371200"])
+def test_out_of_range_pages_are_400(admin_user: User, as_user: Any, page: str) -> None:
+    response = as_user(admin_user).get("/api/users/", {"page": page})
+
+    assert response.status_code == 400
+    assert "page" in response.json()["fields"]
+
+
+def test_token_budgets_beyond_the_column_are_400(
+    admin_user: User, owner: User, as_user: Any
+) -> None:
+    api = as_user(admin_user)
+
+    user_budget = api.post(
+        f"/api/users/{owner.pk}/update", {"daily_token_budget": 2**70}, format="json"
+    )
+    key_budget = api.post(
+        "/api/users/api_key", {"name": "k", "daily_token_budget": 2**70}, format="json"
+    )
+
+    assert user_budget.status_code == 400
+    assert "daily_token_budget" in user_budget.json()["fields"]
+    assert key_budget.status_code == 400
+    assert not ApiKey.objects.exists()

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from users import selectors, services
-from users.models import User
+from users.models import TOKEN_BUDGET_MAX, User
 from users.permissions import IsAdmin
 from users.serializers import (
     NAME_MAX,
@@ -98,7 +98,11 @@ class UserUpdateApi(APIView):
         )
         email = StrictEmailField(max_length=254, required=False, help_text="Admins only.")
         daily_token_budget = serializers.IntegerField(
-            min_value=0, allow_null=True, required=False, help_text="Admins only; null: none."
+            min_value=0,
+            max_value=TOKEN_BUDGET_MAX,
+            allow_null=True,
+            required=False,
+            help_text="Admins only; null: none.",
         )
 
         def validate_password(self, value: str) -> str:

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from users import selectors, services
-from users.models import ApiKey
+from users.models import TOKEN_BUDGET_MAX, ApiKey
 from users.serializers import ApiKeyCreatedOutputSerializer, ApiKeyOutputSerializer
 from webui_backend.serializers import StrictCharField, StrictSerializer
 
@@ -38,7 +38,7 @@ class ApiKeyCreateApi(APIView):
             help_text="When the key stops working (Unix seconds, in the future); null: never.",
         )
         daily_token_budget = serializers.IntegerField(
-            min_value=0, required=False, allow_null=True, default=None
+            min_value=0, max_value=TOKEN_BUDGET_MAX, required=False, allow_null=True, default=None
         )
 
         def validate_expires_at(self, value: int | None) -> dt.datetime | None:
