@@ -98,7 +98,9 @@ def guarded_get(
     trusted = list(trusted_hosts)
     deadline = time.monotonic() + timeout
     try:
-        current = httpx.URL(url, params=params)
+        current = httpx.URL(url)
+        if params:
+            current = current.copy_merge_params(params)
     except (httpx.InvalidURL, TypeError, ValueError):
         raise FetchRefused("The address is not a valid URL.") from None
     with httpx.Client(follow_redirects=False, trust_env=False) as client:

@@ -30,6 +30,7 @@ class LoopbackServer:
         self.requests: list[Any] = []
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = threading.Event()
 
     def app(self) -> web.Application:
         raise NotImplementedError
@@ -45,7 +46,9 @@ class LoopbackServer:
             loop = asyncio.new_event_loop()
             self._loop = loop
             asyncio.set_event_loop(loop)
-            runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
+            runner = web.AppRunner(
+                self.app(), handle_signals=False, access_log=None, shutdown_timeout=0.2
+            )
             loop.run_until_complete(runner.setup())
             loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
             self.port = runner.addresses[0][1]
@@ -53,6 +56,7 @@ class LoopbackServer:
             loop.run_forever()
             loop.run_until_complete(runner.cleanup())
             loop.close()
+            self._stopped.set()
 
         threading.Thread(target=serve, daemon=True).start()
         if not ready.wait(10):
@@ -60,8 +64,10 @@ class LoopbackServer:
         return self
 
     def stop(self) -> None:
-        if self._loop is not None:
+        """Stop listening (idempotent); returns once the port is closed."""
+        if self._loop is not None and not self._stopped.is_set():
             self._loop.call_soon_threadsafe(self._loop.stop)
+            self._stopped.wait(10)
 
 
 class EmbeddingsServer(LoopbackServer):
@@ -133,7 +139,8 @@ class SearxngServer(LoopbackServer):
 
 class PageServer(LoopbackServer):
     """Serves ``/page`` (a small page), ``/big`` (bigger than any test limit), ``/slow`` (never
-    ends) and ``/redirect?to=…`` (a 302 there), for the SSRF guard's tests."""
+    ends) ``/redirect?to=…`` (a 302 there) and ``/loop`` (a
+    redirect to itself), for the SSRF guard's tests."""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -141,6 +148,7 @@ class PageServer(LoopbackServer):
         app.router.add_get("/big", self.big)
         app.router.add_get("/slow", self.slow)
         app.router.add_get("/redirect", self.redirect)
+        app.router.add_get("/loop", self.loop)
         return app
 
     async def page(self, request: web.Request) -> web.Response:
@@ -160,6 +168,9 @@ class PageServer(LoopbackServer):
         await response.write(b"start")
         await asyncio.sleep(3600)
         return response
+
+    async def loop(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("/loop")
 
     async def redirect(self, request: web.Request) -> web.Response:
         raise web.HTTPFound(request.query["to"])
