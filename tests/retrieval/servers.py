@@ -54,6 +54,10 @@ class LoopbackServer:
             self.port = runner.addresses[0][1]
             ready.set()
             loop.run_forever()
+            pending = asyncio.all_tasks(loop)
+            for task in pending:  # handlers told to hang
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(runner.cleanup())
             loop.close()
             self._stopped.set()

@@ -199,13 +199,13 @@ def test_a_file_added_to_a_collection_later_is_searched(
 )
 def test_bad_input_is_400_naming_the_field(
     owner: User,
-    collection: Knowledge,
+    make_knowledge: Callable[..., Knowledge],
     client_of: Callable[[User], APIClient],
     body: dict,
     field: str,
 ) -> None:
     if field not in ("knowledge_ids", "non_field_errors"):
-        body = {"knowledge_ids": [str(collection.pk)], **body}
+        body = {"knowledge_ids": [str(make_knowledge(owner).pk)], **body}
     response = client_of(owner).post(URL, body, format="json")
     assert response.status_code == 400, response.content
     assert field in response.json()["fields"]
