@@ -439,9 +439,9 @@ def main() -> None:
     q = sub.add_parser("quality")
     q.add_argument("--verbose", action="store_true", help="print each query's rank")
     q.add_argument("--rrf-k", type=lambda t: [int(x) for x in t.split(",")], default=[60])
-    q.add_argument("--weights", type=lambda t: [float(x) for x in t.split(",")], default=[1.0])
+    q.add_argument("--weights", type=lambda t: [float(x) for x in t.split(",")], default=[1.0, 0.5])
     q.add_argument("--candidates", type=lambda t: [int(x) for x in t.split(",")], default=[20])
-    q.add_argument("--floors", type=lambda t: [float(x) for x in t.split(",")], default=[0.5])
+    q.add_argument("--floors", type=lambda t: [float(x) for x in t.split(",")], default=[0.0, 0.5])
     s = sub.add_parser("scale")
     s.add_argument(
         "--chunks", type=lambda t: [int(x) for x in t.split(",")], default=[10_000, 100_000]
