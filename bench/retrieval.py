@@ -163,12 +163,19 @@ DIM = 384
 MODEL = "local:all-MiniLM-L6-v2"
 
 
-def random_unit(rng: np.random.Generator, n: int) -> np.ndarray:
+CENTRES = np.random.default_rng(11).standard_normal((200, DIM)).astype(np.float32)
+
+
+def random_unit(rng: np.random.Generator, n: int, clustered: bool = True) -> np.ndarray:
+    """Unit vectors: uniform on the sphere (HNSW's worst case), or clustered around 200 centres
+    as sentence embeddings are (topics), which is what an index of real documents looks like."""
     matrix = rng.standard_normal((n, DIM)).astype(np.float32)
+    if clustered:
+        matrix = CENTRES[rng.integers(0, len(CENTRES), n)] + 0.6 * matrix
     return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
 
 
-def load_chunks(user, n: int, per_file: int, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def load_chunks(user, n: int, per_file: int, rng: np.random.Generator, clustered: bool):  # type: ignore[no-untyped-def]
     """n synthetic chunks in files of per_file chunks; returns the files' IndexedFile rows."""
     from django.db import connection
 
@@ -185,7 +192,7 @@ def load_chunks(user, n: int, per_file: int, rng: np.random.Generator):  # type:
             cursor.execute(f"DROP INDEX IF EXISTS {index_name}")
     started = time.perf_counter()
     for file in files:
-        vectors = random_unit(rng, per_file)
+        vectors = random_unit(rng, per_file, clustered)
         texts = [" ".join(words[rng.integers(0, len(words), 30)]) for _ in range(per_file)]
         if postgres:
             with (
@@ -319,10 +326,15 @@ def scale(args: argparse.Namespace) -> None:
     for n in args.chunks:
         user = bench_user()
         try:
-            files, load_s, build_s = load_chunks(user, n, args.per_file, rng)
+            files, load_s, build_s = load_chunks(
+                user, n, args.per_file, rng, args.vectors == "clustered"
+            )
             extra = f", HNSW build {build_s:.1f} s" if connection.vendor == "postgresql" else ""
-            print(f"# {n} chunks in {len(files)} files loaded in {load_s:.1f} s{extra}")
-            queries = random_unit(rng, args.queries)
+            print(
+                f"# {n} chunks ({args.vectors} vectors) in {len(files)} files "
+                f"loaded in {load_s:.1f} s{extra}"
+            )
+            queries = random_unit(rng, args.queries, args.vectors == "clustered")
             texts = [" ".join(rng.choice(VOCABULARY, 3)) for _ in range(args.queries)]
             scale_scope(n, f"{len(files)} files", files, queries, texts)
             scale_scope(n, "1 file", files[:1], queries, texts)
@@ -447,6 +459,7 @@ def main() -> None:
         "--chunks", type=lambda t: [int(x) for x in t.split(",")], default=[10_000, 100_000]
     )
     s.add_argument("--per-file", type=int, default=1000)
+    s.add_argument("--vectors", choices=["clustered", "uniform"], default="clustered")
     s.add_argument("--queries", type=int, default=200)
     t = sub.add_parser("throughput")
     t.add_argument("--count", type=int, default=256)

@@ -390,7 +390,8 @@ class PgvectorIndex:
             else:
                 # HNSW with a filter: keep scanning the graph until enough rows pass it.
                 cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(40, 2 * limit)])
+                ef_search = max(settings.RAG_HNSW_EF_SEARCH, 2 * limit)
+                cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
             cursor.execute(sql, params)
             rows = [(int(r[0]), float(r[1])) for r in cursor.fetchall()]
         rows.sort(key=lambda r: -r[1])  # relaxed order: nearly sorted
