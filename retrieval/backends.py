@@ -407,11 +407,13 @@ class PgvectorIndex:
         # same lexemes on both sides). ts_rank_cd knows no word rarity, so chunks are ranked by
         # BM25's idf of the query's lexemes they contain (document frequencies counted in the
         # scope through the GIN index), ts_rank_cd breaking ties: a rare code outranks "part".
+        # The counts are MATERIALIZED: inlined, PostgreSQL recounted them per candidate row
+        # (19 s instead of 60 ms at 100,000 chunks).
         total = sum(f.chunk_count for f in files)
         sql = (
             "WITH terms AS (SELECT DISTINCT lexeme, quote_literal(lexeme)::tsquery AS tq "
             "  FROM unnest(tsvector_to_array(to_tsvector('english', %(q)s))) AS lexeme), "
-            "df AS (SELECT t.lexeme, t.tq, (SELECT count(*) FROM retrieval_chunk c "
+            "df AS MATERIALIZED (SELECT t.lexeme, t.tq, (SELECT count(*) FROM retrieval_chunk c "
             "  WHERE c.tsv @@ t.tq AND c.model = %(m)s AND c.file_id = ANY(%(f)s)) AS n "
             "  FROM terms t), "
             "q AS (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query FROM terms) "
