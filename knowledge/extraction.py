@@ -90,10 +90,13 @@ def filename_sanitize(raw: str) -> str:
     """
     name = unicodedata.normalize("NFC", raw).replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] not in {"C", "Z"} or ch == " ")
-    name = " ".join(name.split()).strip(". ")
+    name = " ".join(name.split())
+    if name.startswith(".") and name.count(".") == 1:  # ".txt": an extension without a name
+        name = "file" + name
+    name = name.strip(". ")
     suffix = PurePosixPath(name).suffix
-    if not name or name == suffix:
-        name = "file" + suffix
+    if not name:
+        name = "file"
     if len(name) > FILENAME_MAX:
         keep = suffix if len(suffix) <= 16 else ""
         name = name[: FILENAME_MAX - len(keep)] + keep
@@ -190,9 +193,19 @@ def text_decode(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    best = charset_normalizer.from_bytes(data).best()
+    matches = charset_normalizer.from_bytes(data)
+    best = matches.best()
     if best is None:
         raise ExtractionFailed("The text's encoding could not be detected (is it binary?).")
+    # Western single-byte code pages often score alike; cp1252 is by far the most common, so
+    # it wins unless another one is clearly better.
+    for match in matches:
+        if (
+            match.encoding == "cp1252"
+            and match.chaos <= best.chaos + 0.15
+            and match.coherence >= best.coherence - 0.05
+        ):
+            return str(match)
     return str(best)
 
 
