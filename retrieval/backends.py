@@ -1,0 +1,288 @@
+"""The two indexes behind one interface, chosen by the database vendor.
+
+- ``InProcessIndex`` (SQLite, the embedded default): vectors are float32 BLOBs in the chunk
+  table, searched with numpy from matrices each process keeps in memory per file; SQLite FTS5
+  (kept in step by triggers) for the lexical side.
+- ``PgvectorIndex`` (PostgreSQL): a pgvector column with one partial HNSW index (cosine) per
+  embedding model, and a generated ``tsvector`` column with a GIN index for the lexical side.
+
+Both return ``(chunk_id, score)`` pairs, best first: cosine similarity for vectors, the
+engine's own relevance (bm25 / ts_rank_cd) for words.
+"""
+
+import hashlib
+import re
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+
+from retrieval.fields import vector_literal
+from retrieval.models import Chunk, FileIndex
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def query_words(query: str, limit: int = 64) -> list[str]:
+    """The words of a query, deduplicated, as both lexical engines are given them (never
+    their query syntax: quotes, operators and parentheses of the user are just text)."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(query.lower()):
+        seen.setdefault(word, None)
+    return list(seen)[:limit]
+
+
+@dataclass(frozen=True)
+class IndexedFile:
+    file_id: uuid.UUID
+    version: uuid.UUID
+    chunk_count: int
+
+
+class Index(Protocol):
+    def vector_search(
+        self, *, model: str, vector: np.ndarray, files: Sequence[IndexedFile], limit: int
+    ) -> list[tuple[int, float]]: ...
+
+    def lexical_search(
+        self, *, model: str, query: str, files: Sequence[IndexedFile], limit: int
+    ) -> list[tuple[int, float]]: ...
+
+    def prepare(self, *, model: str, dim: int) -> None: ...
+
+    def forget(self, file_ids: Sequence[uuid.UUID]) -> None: ...
+
+
+# --- embedded default ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Matrix:
+    version: uuid.UUID
+    ids: np.ndarray  # int64 chunk ids
+    vectors: np.ndarray  # float32 (n, dim), normalized
+
+    @property
+    def nbytes(self) -> int:
+        return self.ids.nbytes + self.vectors.nbytes
+
+
+class InProcessIndex:
+    """Per-file matrices, least recently used out past RAG_VECTOR_CACHE_MB. Each query compares
+    the files' versions (read from FileIndex in the same query that finds the scope) with the
+    cached ones, so a file re-indexed or deleted by another process is reloaded or dropped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._matrices: OrderedDict[tuple[uuid.UUID, str], _Matrix] = OrderedDict()
+        self._bytes = 0
+
+    def _load(self, model: str, files: Sequence[IndexedFile]) -> dict[uuid.UUID, _Matrix]:
+        wanted = {f.file_id: f for f in files}
+        for _attempt in range(3):
+            rows = (
+                Chunk.objects.filter(file_id__in=list(wanted), model=model)
+                .order_by("file_id", "chunk_index")
+                .values_list("file_id", "id", "embedding")
+            )
+            grouped: dict[uuid.UUID, tuple[list[int], list[np.ndarray]]] = {}
+            for file_id, chunk_id, vector in rows:
+                ids, vectors = grouped.setdefault(file_id, ([], []))
+                ids.append(chunk_id)
+                vectors.append(vector)
+            # The chunks belong to the versions read before only if no commit came between.
+            now = dict(
+                FileIndex.objects.filter(file_id__in=list(wanted), model=model).values_list(
+                    "file_id", "version"
+                )
+            )
+            if all(now.get(fid) == f.version for fid, f in wanted.items()):
+                break
+            wanted = {
+                fid: IndexedFile(fid, now[fid], f.chunk_count)
+                for fid, f in wanted.items()
+                if fid in now
+            }
+        out = {}
+        for file_id, f in wanted.items():
+            ids, vectors = grouped.get(file_id, ([], []))
+            if not ids:
+                continue
+            out[file_id] = _Matrix(
+                f.version, np.asarray(ids, dtype=np.int64), np.vstack(vectors).astype(np.float32)
+            )
+        return out
+
+    def _matrices_for(self, model: str, files: Sequence[IndexedFile]) -> list[_Matrix]:
+        found: list[_Matrix] = []
+        missing: list[IndexedFile] = []
+        with self._lock:
+            for f in files:
+                cached = self._matrices.get((f.file_id, model))
+                if cached is not None and cached.version == f.version:
+                    self._matrices.move_to_end((f.file_id, model))
+                    found.append(cached)
+                else:
+                    missing.append(f)
+        if missing:
+            loaded = self._load(model, missing)
+            found.extend(loaded.values())
+            with self._lock:
+                for file_id, matrix in loaded.items():
+                    self._put((file_id, model), matrix)
+        return found
+
+    def _put(self, key: tuple[uuid.UUID, str], matrix: _Matrix) -> None:
+        old = self._matrices.pop(key, None)
+        if old is not None:
+            self._bytes -= old.nbytes
+        self._matrices[key] = matrix
+        self._bytes += matrix.nbytes
+        budget = settings.RAG_VECTOR_CACHE_MB * 1024 * 1024
+        while self._bytes > budget and len(self._matrices) > 1:
+            _, dropped = self._matrices.popitem(last=False)
+            self._bytes -= dropped.nbytes
+
+    def forget(self, file_ids: Sequence[uuid.UUID]) -> None:
+        drop = set(file_ids)
+        with self._lock:
+            for key in [k for k in self._matrices if k[0] in drop]:
+                self._bytes -= self._matrices.pop(key).nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._matrices.clear()
+            self._bytes = 0
+
+    def vector_search(
+        self, *, model: str, vector: np.ndarray, files: Sequence[IndexedFile], limit: int
+    ) -> list[tuple[int, float]]:
+        matrices = [
+            m for m in self._matrices_for(model, files) if m.vectors.shape[1] == len(vector)
+        ]
+        if not matrices:
+            return []
+        scores = np.concatenate([m.vectors @ vector for m in matrices])
+        ids = np.concatenate([m.ids for m in matrices])
+        if limit < len(scores):
+            top = np.argpartition(-scores, limit)[:limit]
+        else:
+            top = np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(ids[i]), float(scores[i])) for i in top]
+
+    def lexical_search(
+        self, *, model: str, query: str, files: Sequence[IndexedFile], limit: int
+    ) -> list[tuple[int, float]]:
+        words = query_words(query)
+        if not words or not files:
+            return []
+        match = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+        marks = ",".join(["%s"] * len(files))
+        sql = (
+            # Only placeholders are formatted in.
+            "SELECT f.rowid, -bm25(retrieval_chunk_fts) AS rank "  # noqa: S608
+            "FROM retrieval_chunk_fts f "
+            "JOIN retrieval_chunk c ON c.id = f.rowid "
+            f"WHERE retrieval_chunk_fts MATCH %s AND c.model = %s AND c.file_id IN ({marks}) "
+            "ORDER BY rank DESC LIMIT %s"
+        )
+        params = [match, model, *[f.file_id.hex for f in files], limit]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [(int(r[0]), float(r[1])) for r in cursor.fetchall()]
+
+    def prepare(self, *, model: str, dim: int) -> None:
+        return
+
+
+# --- PostgreSQL + pgvector ----------------------------------------------------------------------
+
+
+class PgvectorIndex:
+    def __init__(self) -> None:
+        self._prepared: set[tuple[str, int]] = set()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def index_name(model: str, dim: int) -> str:
+        return "retrieval_chunk_hnsw_" + hashlib.sha1(f"{model}|{dim}".encode()).hexdigest()[:16]  # noqa: S324
+
+    def prepare(self, *, model: str, dim: int) -> None:
+        """Make sure the model's partial HNSW index exists (created once, by the first file)."""
+        with self._lock:
+            if (model, dim) in self._prepared:
+                return
+        with connection.cursor() as cursor:
+            literal = model.replace("'", "''")
+            cursor.execute(
+                f"CREATE INDEX IF NOT EXISTS {self.index_name(model, int(dim))} ON retrieval_chunk "
+                f"USING hnsw ((embedding::vector({int(dim)})) vector_cosine_ops) "
+                f"WHERE model = '{literal}'"
+            )
+        with self._lock:
+            self._prepared.add((model, dim))
+
+    def forget(self, file_ids: Sequence[uuid.UUID]) -> None:
+        return
+
+    def vector_search(
+        self, *, model: str, vector: np.ndarray, files: Sequence[IndexedFile], limit: int
+    ) -> list[tuple[int, float]]:
+        if not files:
+            return []
+        dim = len(vector)
+        literal = vector_literal(vector)
+        total = sum(f.chunk_count for f in files)
+        sql = (
+            # dim is an int; the rest are placeholders.
+            f"SELECT id, 1 - (embedding::vector({dim}) <=> %s::vector({dim})) "  # noqa: S608
+            "FROM retrieval_chunk "
+            "WHERE model = %s AND file_id = ANY(%s) "
+            f"ORDER BY embedding::vector({dim}) <=> %s::vector({dim}) LIMIT %s"
+        )
+        params = [literal, model, [f.file_id for f in files], literal, limit]
+        with transaction.atomic(), connection.cursor() as cursor:
+            if total <= settings.RAG_EXACT_SCAN_MAX_CHUNKS:
+                # A small scope: read its rows by the file index and sort them exactly.
+                cursor.execute("SET LOCAL enable_indexscan = off")
+            else:
+                # HNSW with a filter: keep scanning the graph until enough rows pass it.
+                cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(40, 2 * limit)])
+            cursor.execute(sql, params)
+            rows = [(int(r[0]), float(r[1])) for r in cursor.fetchall()]
+        rows.sort(key=lambda r: -r[1])  # relaxed order: nearly sorted
+        return rows
+
+    def lexical_search(
+        self, *, model: str, query: str, files: Sequence[IndexedFile], limit: int
+    ) -> list[tuple[int, float]]:
+        words = query_words(query)
+        if not words or not files:
+            return []
+        sql = (
+            "WITH q AS (SELECT to_tsquery('english', %s) AS query) "
+            "SELECT id, ts_rank_cd(tsv, q.query) AS rank FROM retrieval_chunk, q "
+            "WHERE tsv @@ q.query AND model = %s AND file_id = ANY(%s) "
+            "ORDER BY rank DESC, id LIMIT %s"
+        )
+        # Each word quoted as a lexeme and OR-ed: natural-language questions match any word.
+        tsquery = " | ".join("'" + w.replace("'", "''").replace("\\", "") + "'" for w in words)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [tsquery, model, [f.file_id for f in files], limit])
+            return [(int(r[0]), float(r[1])) for r in cursor.fetchall()]
+
+
+_in_process = InProcessIndex()
+_pgvector = PgvectorIndex()
+
+
+def index_current() -> Index:
+    return _pgvector if connection.vendor == "postgresql" else _in_process

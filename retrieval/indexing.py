@@ -1,0 +1,126 @@
+"""Turning a file's pages into stored, searchable chunks (called by document processing)."""
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from knowledge.models import File
+from retrieval.backends import index_current
+from retrieval.chunking import chunks_of_pages
+from retrieval.embedders import embedder_current
+from retrieval.errors import EmbeddingUnavailable, IndexingFailed
+from retrieval.models import Chunk, FileIndex
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "EmbeddingUnavailable",
+    "IndexingCancelled",
+    "IndexingFailed",
+    "Page",
+    "file_chunks_delete",
+    "file_index",
+]
+
+
+@dataclass(frozen=True)
+class Page:
+    text: str
+    page: int | None = None  # 1-based page number (PDF), None for other formats
+
+
+class IndexingCancelled(Exception):
+    """Raised by file_index when its ``cancelled()`` turned true; nothing was changed."""
+
+
+def file_index(
+    *,
+    file: File,
+    pages: Sequence[Page],
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> int:
+    """Chunk, embed and store the file's chunks with the current embedding model, replacing the
+    file's earlier chunks in one transaction (never duplicated; old ones searchable until the new
+    set commits). Safe to run twice. Returns the number of chunks.
+
+    Raises EmbeddingUnavailable (transient), IndexingFailed (permanent: no text, file gone) and
+    IndexingCancelled (``cancelled()`` turned true between two batches).
+    """
+    embedder = embedder_current()
+    size = max(16, min(settings.CHUNK_SIZE, embedder.max_tokens - 2))
+    pieces = chunks_of_pages(
+        pages=[(p.text or "", p.page) for p in pages],
+        offsets=embedder.offsets,
+        size=size,
+        overlap=min(settings.CHUNK_OVERLAP, size // 2),
+    )
+    if not pieces:
+        raise IndexingFailed("The file has no text to index.")
+    total = len(pieces)
+    batch = settings.RAG_EMBEDDING_BATCH_SIZE
+    parts: list[np.ndarray] = []
+    for start in range(0, total, batch):
+        if cancelled is not None and cancelled():
+            raise IndexingCancelled()
+        parts.append(embedder.embed([p.text for p in pieces[start : start + batch]]))
+        if progress is not None:
+            progress(min(start + batch, total), total)
+    if cancelled is not None and cancelled():
+        raise IndexingCancelled()
+    vectors = np.vstack(parts)
+    if vectors.shape[0] != total:
+        raise EmbeddingUnavailable("The embedder answered a wrong number of vectors.")
+    dim = int(vectors.shape[1])
+    index = index_current()
+    index.prepare(model=embedder.key, dim=dim)
+    chunks = [
+        Chunk(
+            file_id=file.pk,
+            model=embedder.key,
+            chunk_index=i,
+            page=piece.page,
+            char_start=piece.char_start,
+            char_end=piece.char_end,
+            content=piece.text,
+            embedding=vectors[i],
+        )
+        for i, piece in enumerate(pieces)
+    ]
+    try:
+        with transaction.atomic():
+            Chunk.objects.filter(file_id=file.pk).delete()
+            Chunk.objects.bulk_create(chunks, batch_size=500)
+            FileIndex.objects.update_or_create(
+                file_id=file.pk,
+                defaults={
+                    "model": embedder.key,
+                    "dim": dim,
+                    "chunk_count": total,
+                    "version": uuid.uuid4(),
+                    "indexed_at": timezone.now(),
+                },
+            )
+    except IntegrityError:
+        if not File.objects.filter(pk=file.pk).exists():
+            raise IndexingFailed("The file was deleted while it was being indexed.") from None
+        raise
+    index.forget([file.pk])
+    return total
+
+
+def file_chunks_delete(*, file_ids: Iterable[uuid.UUID]) -> None:
+    """Remove the files' chunks and vectors (rows AND any in-process caches). Idempotent."""
+    ids = [uuid.UUID(str(f)) for f in file_ids]
+    if not ids:
+        return
+    with transaction.atomic():
+        Chunk.objects.filter(file_id__in=ids).delete()
+        FileIndex.objects.filter(file_id__in=ids).delete()
+    index_current().forget(ids)

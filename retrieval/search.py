@@ -1,0 +1,187 @@
+"""Searching the chunks of the collections and files a user may read.
+
+Scores are in [0, 1], higher is better:
+
+- vector only (``hybrid=False``): the cosine similarity of query and chunk, below 0 shown as 0;
+- hybrid (the default): reciprocal rank fusion of the vector and the lexical rankings,
+  ``sum(1 / (RRF_K + rank))`` over the two lists, divided by its maximum ``2 / (RRF_K + 1)``:
+  1.0 is a chunk ranked first by both, 0.5 one ranked first by one and missing from the other.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from knowledge.errors import FileNotFound, KnowledgeNotFound
+from knowledge.models import KnowledgeFile
+from knowledge.selectors import files_readable_by, knowledge_readable_by
+from retrieval.backends import IndexedFile, index_current
+from retrieval.embedders import embedder_current
+from retrieval.errors import EmbeddingUnavailable
+from retrieval.models import Chunk, FileIndex
+from users.models import User
+
+RRF_K = 60
+# Candidates each side brings to the fusion, per result asked for (at least CANDIDATES_MIN).
+CANDIDATES_PER_RESULT = 4
+CANDIDATES_MIN = 20
+
+
+@dataclass(frozen=True)
+class Hit:
+    content: str
+    score: float
+    file_id: uuid.UUID
+    filename: str
+    knowledge_id: uuid.UUID | None
+    page: int | None
+    chunk_index: int
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]
+    pending_file_ids: list[uuid.UUID]  # files in scope not (yet) indexed with the current model
+
+
+def _uuids(values: Sequence[str], error: type[Exception]) -> list[uuid.UUID]:
+    out = []
+    for value in values:
+        try:
+            out.append(uuid.UUID(str(value)))
+        except (ValueError, TypeError, AttributeError):
+            raise error() from None
+    return list(dict.fromkeys(out))
+
+
+def scope_resolve(
+    *, user: User, knowledge_ids: Sequence[str], file_ids: Sequence[str]
+) -> dict[uuid.UUID, uuid.UUID | None]:
+    """file id -> the collection it was reached through (None for files asked for by id).
+
+    Raises KnowledgeNotFound / FileNotFound for any id the user may not read, is missing or
+    malformed: the same answer for "not yours" and "no such thing"."""
+    k_ids = _uuids(knowledge_ids, KnowledgeNotFound)
+    f_ids = _uuids(file_ids, FileNotFound)
+    if k_ids:
+        readable = set(
+            knowledge_readable_by(user).filter(pk__in=k_ids).values_list("pk", flat=True)
+        )
+        if len(readable) != len(k_ids):
+            raise KnowledgeNotFound()
+    if f_ids:
+        readable = set(files_readable_by(user).filter(pk__in=f_ids).values_list("pk", flat=True))
+        if len(readable) != len(f_ids):
+            raise FileNotFound()
+    scope: dict[uuid.UUID, uuid.UUID | None] = dict.fromkeys(f_ids)
+    if k_ids:
+        order = {k: i for i, k in enumerate(k_ids)}
+        pairs = KnowledgeFile.objects.filter(knowledge_id__in=k_ids).values_list(
+            "file_id", "knowledge_id"
+        )
+        for file_id, knowledge_id in sorted(pairs, key=lambda p: order[p[1]]):
+            if scope.get(file_id) is None:
+                scope[file_id] = knowledge_id
+    return scope
+
+
+def _fuse(rankings: Sequence[list[tuple[int, float]]]) -> list[tuple[int, float]]:
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (chunk_id, _score) in enumerate(ranking, start=1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+    best = len(rankings) / (RRF_K + 1)
+    return sorted(((cid, s / best) for cid, s in fused.items()), key=lambda r: -r[1])
+
+
+def ranked_chunks(
+    *,
+    model: str,
+    vector: np.ndarray | None,
+    query: str,
+    files: Sequence[IndexedFile],
+    limit: int,
+    mode: str,
+) -> list[tuple[int, float]]:
+    """(chunk id, score) best first; ``mode`` is "hybrid", "vector" or "lexical" (benchmarks)."""
+    index = index_current()
+    candidates = max(CANDIDATES_MIN, CANDIDATES_PER_RESULT * limit)
+    if mode == "lexical":
+        ranking = index.lexical_search(model=model, query=query, files=files, limit=limit)
+        top = ranking[0][1] if ranking else 1.0
+        return [(cid, s / top if top > 0 else 0.0) for cid, s in ranking]
+    assert vector is not None  # noqa: S101
+    if mode == "vector":
+        ranking = index.vector_search(model=model, vector=vector, files=files, limit=limit)
+        return [(cid, min(1.0, max(0.0, s))) for cid, s in ranking]
+    by_vector = index.vector_search(model=model, vector=vector, files=files, limit=candidates)
+    by_words = index.lexical_search(model=model, query=query, files=files, limit=candidates)
+    return _fuse([by_vector, by_words])[:limit]
+
+
+def chunks_search(
+    *,
+    user: User,
+    query: str,
+    knowledge_ids: Sequence[str] = (),
+    file_ids: Sequence[str] = (),
+    top_k: int = 5,
+    hybrid: bool = True,
+    min_score: float = 0.0,
+) -> SearchResult:
+    """The ``top_k`` chunks of the collections and files the user named that best answer
+    ``query``, with their sources. Ids the user may not read (or malformed, or missing) raise
+    KnowledgeNotFound / FileNotFound (404). Files in scope that are not indexed with the current
+    embedding model yet are searched without (``pending_file_ids`` lists them). Raises
+    EmbeddingUnavailable (502) when the query cannot be embedded."""
+    scope = scope_resolve(user=user, knowledge_ids=knowledge_ids, file_ids=file_ids)
+    if not scope:
+        return SearchResult(hits=[], pending_file_ids=[])
+    embedder = embedder_current()
+    indexed = {
+        row[0]: IndexedFile(*row)
+        for row in FileIndex.objects.filter(
+            file_id__in=list(scope), model=embedder.key
+        ).values_list("file_id", "version", "chunk_count")
+    }
+    pending = [f for f in scope if f not in indexed]
+    if not indexed or not query.strip():
+        return SearchResult(hits=[], pending_file_ids=pending)
+    vector = embedder.embed([query])[0]
+    dims = set(FileIndex.objects.filter(file_id__in=list(indexed)).values_list("dim", flat=True))
+    if dims and dims != {len(vector)}:
+        raise EmbeddingUnavailable(
+            f"The embedding server answered vectors of {len(vector)} dimensions; "
+            f"the index holds {sorted(dims)[0]}."
+        )
+    ranked = ranked_chunks(
+        model=embedder.key,
+        vector=vector,
+        query=query,
+        files=list(indexed.values()),
+        limit=top_k,
+        mode="hybrid" if hybrid else "vector",
+    )
+    ranked = [(cid, s) for cid, s in ranked if s >= min_score]
+    chunks = (
+        Chunk.objects.filter(pk__in=[cid for cid, _ in ranked])
+        .select_related("file")
+        .only("id", "content", "page", "chunk_index", "file_id", "file__filename")
+    )
+    by_id = {c.pk: c for c in chunks}
+    hits = [
+        Hit(
+            content=by_id[cid].content,
+            score=round(score, 6),
+            file_id=by_id[cid].file_id,
+            filename=by_id[cid].file.filename,
+            knowledge_id=scope.get(by_id[cid].file_id),
+            page=by_id[cid].page,
+            chunk_index=by_id[cid].chunk_index,
+        )
+        for cid, score in ranked
+        if cid in by_id  # a chunk replaced meanwhile is left out
+    ]
+    return SearchResult(hits=hits, pending_file_ids=pending)
