@@ -77,10 +77,10 @@ def file_delete(*, file: File) -> None:
     """
     from retrieval.indexing import file_chunks_delete
 
-    name = file.storage_name
+    name, file_id = file.storage_name, file.pk
     with transaction.atomic():
         file.delete()
-        file_chunks_delete(file_ids=[file.pk])
+        file_chunks_delete(file_ids=[file_id])
         transaction.on_commit(lambda: default_storage.delete(name))
 
 

@@ -15,16 +15,6 @@ from users.models import User
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice(owner: User, client_of: Callable[[User], APIClient]) -> APIClient:
-    return client_of(owner)
-
-
-@pytest.fixture
-def eve(stranger: User, client_of: Callable[[User], APIClient]) -> APIClient:
-    return client_of(stranger)
-
-
 def test_upload_answers_with_the_file(alice: APIClient, owner: User) -> None:
     data = b"# Notes\n\nSome markdown.\n"
 
