@@ -224,8 +224,7 @@ class ProcessApi(APIView):
             knowledge = selectors.knowledge_get_writable(
                 knowledge_id=knowledge_id, user=request.user
             )
-            services.knowledge_file_add(knowledge=knowledge, file=file)
-        job = services.processing_job_queue(file=file, knowledge=knowledge)
+        job = services.file_process(file=file, knowledge=knowledge)
         return Response(JobOutputSerializer(job).data)
 
 

@@ -17,7 +17,9 @@ class JobOutputSerializer(serializers.Serializer):
     error = serializers.CharField()
     chunks_done = serializers.IntegerField()
     chunks_total = serializers.IntegerField()
-    attempts = serializers.IntegerField()
+    attempts = serializers.IntegerField(
+        help_text="Runs started and not handed back for a retry (a worker that died counts)."
+    )
     created_at = UnixTimestampField()
     updated_at = UnixTimestampField()
     heartbeat_at = UnixTimestampField(allow_null=True)

@@ -221,6 +221,15 @@ def knowledge_file_add(*, knowledge: Knowledge, file: File) -> bool:
     return created
 
 
+def file_process(*, file: File, knowledge: Knowledge | None = None) -> ProcessingJob:
+    """Queue a fresh processing job for ``file`` (the active one if there is one), after
+    adding it to ``knowledge`` if given. One transaction: the job starts after the commit."""
+    with transaction.atomic():
+        if knowledge is not None:
+            knowledge_file_add(knowledge=knowledge, file=file)
+        return processing_job_queue(file=file, knowledge=knowledge)
+
+
 def knowledge_file_remove(*, knowledge: Knowledge, file: File) -> bool:
     """Take ``file`` out of the collection (the file and its chunks stay). Returns whether it
     was in it."""

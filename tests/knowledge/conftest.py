@@ -1,5 +1,6 @@
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -17,6 +18,11 @@ def alice(owner: User, client_of: Callable[[User], APIClient]) -> APIClient:
 @pytest.fixture
 def eve(stranger: User, client_of: Callable[[User], APIClient]) -> APIClient:
     return client_of(stranger)
+
+
+@pytest.fixture(autouse=True)
+def _polling_is_not_rate_limited(settings: Any) -> None:
+    settings.RATE_LIMIT = (1_000_000, 60)  # tests poll a job's state many times a second
 
 
 @pytest.fixture(autouse=True)
