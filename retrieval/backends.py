@@ -267,16 +267,33 @@ class PgvectorIndex:
         words = query_words(query)
         if not words or not files:
             return []
+        # PostgreSQL's own parser reads the query as it read the chunks (so "QX-1871" gives the
+        # same lexemes on both sides). ts_rank_cd knows no word rarity, so chunks are ranked by
+        # BM25's idf of the query's lexemes they contain (document frequencies counted in the
+        # scope through the GIN index), ts_rank_cd breaking ties: a rare code outranks "part".
+        total = sum(f.chunk_count for f in files)
         sql = (
-            "WITH q AS (SELECT to_tsquery('english', %s) AS query) "
-            "SELECT id, ts_rank_cd(tsv, q.query) AS rank FROM retrieval_chunk, q "
-            "WHERE tsv @@ q.query AND model = %s AND file_id = ANY(%s) "
-            "ORDER BY rank DESC, id LIMIT %s"
+            "WITH terms AS (SELECT DISTINCT lexeme, quote_literal(lexeme)::tsquery AS tq "
+            "  FROM unnest(tsvector_to_array(to_tsvector('english', %(q)s))) AS lexeme), "
+            "df AS (SELECT t.lexeme, t.tq, (SELECT count(*) FROM retrieval_chunk c "
+            "  WHERE c.tsv @@ t.tq AND c.model = %(m)s AND c.file_id = ANY(%(f)s)) AS n "
+            "  FROM terms t), "
+            "q AS (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query FROM terms) "
+            "SELECT c.id, sum(ln(1 + (%(total)s - df.n + 0.5) / (df.n + 0.5))) "
+            "  + 0.01 * ts_rank_cd(c.tsv, q.query) AS rank "
+            "FROM retrieval_chunk c CROSS JOIN q JOIN df ON c.tsv @@ df.tq "
+            "WHERE c.tsv @@ q.query AND c.model = %(m)s AND c.file_id = ANY(%(f)s) "
+            "GROUP BY c.id, c.tsv, q.query ORDER BY rank DESC, c.id LIMIT %(limit)s"
         )
-        # Each word quoted as a lexeme and OR-ed: natural-language questions match any word.
-        tsquery = " | ".join("'" + w.replace("'", "''").replace("\\", "") + "'" for w in words)
+        params = {
+            "q": query,
+            "m": model,
+            "f": [f.file_id for f in files],
+            "total": float(max(total, 1)),
+            "limit": limit,
+        }
         with connection.cursor() as cursor:
-            cursor.execute(sql, [tsquery, model, [f.file_id for f in files], limit])
+            cursor.execute(sql, params)
             return [(int(r[0]), float(r[1])) for r in cursor.fetchall()]
 
 

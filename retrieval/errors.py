@@ -36,3 +36,11 @@ class FetchRefused(AppError):
 
     default_detail = "This address may not be fetched."
     default_code = "fetch_refused"
+
+
+class FetchFailed(AppError):
+    """An outbound fetch that was allowed but did not succeed (down, too slow, too big)."""
+
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_detail = "The address could not be fetched."
+    default_code = "fetch_failed"

@@ -14,6 +14,7 @@ api_patterns = [
     path("functions/", include("functions.urls")),
     path("", include("llm.urls")),
     path("", include("knowledge.urls")),
+    path("", include("retrieval.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,129 @@
+"""chunks_search as completions use it: hybrid vs vector, caches across processes."""
+
+import uuid
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from knowledge.errors import FileNotFound, KnowledgeNotFound
+from knowledge.models import File, Knowledge
+from retrieval.embedders import embedder_current
+from retrieval.models import Chunk, FileIndex
+from retrieval.search import chunks_search
+from users.models import User
+
+PARTS = [
+    "Shipping note: QX-1871 leaves the Ohio warehouse on Mondays.",
+    "Which part do I need? Use the part finder to identify the right part for your pump.",
+    "Identifying parts: every pump part has a code printed on its side.",
+    "Part codes QX-1187 and QX-1178 belong to the valve family of pump parts.",
+]
+
+
+@pytest.fixture
+def parts(
+    owner: User, indexed_file: Callable[..., File], make_knowledge: Callable[..., Knowledge]
+) -> Knowledge:
+    return make_knowledge(
+        owner, *[indexed_file(owner, t, filename=f"{i}.txt") for i, t in enumerate(PARTS)]
+    )
+
+
+def test_hybrid_finds_an_exact_code_that_vectors_rank_last(owner: User, parts: Knowledge) -> None:
+    ids = [str(parts.pk)]
+    query = "Which pump part is QX-1871?"
+
+    vector = chunks_search(user=owner, query=query, knowledge_ids=ids, top_k=4, hybrid=False)
+    hybrid = chunks_search(user=owner, query=query, knowledge_ids=ids, top_k=4, hybrid=True)
+
+    rank_vector = [h.content for h in vector.hits].index(PARTS[0])
+    rank_hybrid = [h.content for h in hybrid.hits].index(PARTS[0])
+    assert rank_vector == 3
+    assert rank_hybrid < rank_vector
+    assert hybrid.hits[0].score <= 1.0
+
+
+def test_vector_scores_are_cosine_similarities(owner: User, parts: Knowledge) -> None:
+    result = chunks_search(user=owner, query=PARTS[2], knowledge_ids=[str(parts.pk)], hybrid=False)
+    assert result.hits[0].content == PARTS[2]
+    assert result.hits[0].score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_ids_the_user_may_not_read_raise_not_found(
+    owner: User, stranger: User, parts: Knowledge
+) -> None:
+    with pytest.raises(KnowledgeNotFound):
+        chunks_search(user=stranger, query="pump", knowledge_ids=[str(parts.pk)])
+    with pytest.raises(FileNotFound):
+        chunks_search(user=owner, query="pump", file_ids=[str(uuid.uuid4())])
+
+
+def test_a_reindex_by_another_process_is_seen(
+    owner: User, indexed_file: Callable[..., File]
+) -> None:
+    """Another process's commit changes the rows and the version; this process's cached matrix
+    of the file must not be used again."""
+    file = indexed_file(owner, "The first text is about apples.")
+    assert chunks_search(user=owner, query="apples", file_ids=[str(file.pk)]).hits  # now cached
+
+    text = "The second text is about volcanoes."
+    vector = embedder_current().embed([text])[0]
+    chunk = Chunk.objects.get(file=file)  # what file_index in another process would commit
+    Chunk.objects.filter(pk=chunk.pk).update(content=text, embedding=vector)
+    FileIndex.objects.filter(file=file).update(version=uuid.uuid4())
+
+    hits = chunks_search(
+        user=owner, query="volcano eruption", file_ids=[str(file.pk)], hybrid=False
+    ).hits
+    assert [h.content for h in hits] == [text]
+    assert hits[0].score > 0.5
+
+
+def test_a_delete_by_another_process_is_seen(
+    owner: User, indexed_file: Callable[..., File]
+) -> None:
+    file = indexed_file(owner, "Bananas are yellow.")
+    assert chunks_search(user=owner, query="bananas", file_ids=[str(file.pk)]).hits
+    Chunk.objects.filter(file=file).delete()
+    FileIndex.objects.filter(file=file).delete()
+
+    result = chunks_search(user=owner, query="bananas", file_ids=[str(file.pk)])
+    assert result.hits == []
+    assert result.pending_file_ids == [file.pk]
+
+
+def test_a_file_in_two_collections_is_indexed_once(
+    owner: User, indexed_file: Callable[..., File], make_knowledge: Callable[..., Knowledge]
+) -> None:
+    file = indexed_file(owner, "Shared facts about comets.")
+    first = make_knowledge(owner, file, name="A")
+    second = make_knowledge(owner, file, name="B")
+
+    result = chunks_search(
+        user=owner, query="comets", knowledge_ids=[str(second.pk), str(first.pk)]
+    )
+
+    assert len(result.hits) == 1
+    assert result.hits[0].knowledge_id == second.pk
+    assert Chunk.objects.filter(file=file).count() == 1
+    assert np.isclose(np.linalg.norm(Chunk.objects.get(file=file).embedding), 1.0, atol=1e-4)
+
+
+def test_search_queries_stay_constant(
+    owner: User,
+    parts: Knowledge,
+    indexed_file: Callable[..., File],
+    make_knowledge: Callable[..., Knowledge],
+) -> None:
+    small = make_knowledge(owner, indexed_file(owner, "A lone file about pumps."))
+
+    def count(**scope: list[str]) -> int:
+        chunks_search(user=owner, query="pump", **scope)  # warm the cache
+        with CaptureQueriesContext(connection) as queries:
+            chunks_search(user=owner, query="pump", top_k=10, **scope)
+        return len(queries)
+
+    assert count(knowledge_ids=[str(small.pk)]) == count(knowledge_ids=[str(parts.pk)])
