@@ -58,7 +58,8 @@ def file_upload(
                 size=uploaded.size,
                 sha256=sha256,
                 storage_name=stored_name,
-                meta={"name": raw_name[:1000]} if raw_name != filename else {},
+                # The name as sent, for the record (JSON in PostgreSQL cannot hold NUL).
+                meta={"name": raw_name.replace("\x00", "")[:1000]} if raw_name != filename else {},
             )
     except IntegrityError:
         default_storage.delete(stored_name)

@@ -148,6 +148,7 @@ def test_docx_and_non_utf8_text_are_indexed(alice: APIClient) -> None:
         ("broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog", "could not be read"),
         ("bomb.docx", docx_bomb(), "zip bomb"),
         ("scan.pdf", pdf_bytes(["", ""]), "contains no text"),
+        ("blank.txt", b"  \n\n\t \n", "contains no text"),
     ],
 )
 def test_bad_documents_end_in_a_failed_job_with_the_reason(
