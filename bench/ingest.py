@@ -114,7 +114,7 @@ def start_worker(data_dir: Path) -> subprocess.Popen[bytes]:
     log = data_dir / "worker.log"
     env = {**os.environ, **BENCH_ENV, "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "celery", "-A", "webui_backend", "worker", "--pool=solo"]
-    command += ["--without-gossip", "--without-mingle", "-l", "WARNING"]
+    command += ["--without-gossip", "--without-mingle", "-l", "INFO"]
     with log.open("wb") as out:
         worker = subprocess.Popen(  # noqa: S603 - our own worker, fixed arguments
             [*command], cwd=PROJECT_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -122,6 +122,7 @@ def start_worker(data_dir: Path) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 60
     while b"ready" not in log.read_bytes():
         if worker.poll() is not None or time.monotonic() > deadline:
+            stop_process(worker, timeout=10)
             raise RuntimeError(f"worker did not start:\n{log.read_text()}")
         time.sleep(0.2)
     return worker
