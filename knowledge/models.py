@@ -101,6 +101,9 @@ class ProcessingJob(models.Model):
     chunks_total = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Set by the run that holds the job; a run whose lease was taken away (reaped, cancelled)
+    # finds its writes matching no row and stops.
+    lease = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

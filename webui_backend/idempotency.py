@@ -25,12 +25,19 @@ class InvalidIdempotencyKey(AppError):
     default_code = "invalid_idempotency_key"
 
 
-def idempotent(request: Request, *, scope: str, write: Callable[[], Response]) -> Response:
+def idempotent(
+    request: Request,
+    *,
+    scope: str,
+    write: Callable[[], Response],
+    fingerprint: str | None = None,
+) -> Response:
     """Run ``write`` once per (user, scope, Idempotency-Key); replay its answer afterwards.
 
     The key is stored in the same transaction as the write, so it exists exactly when the
-    write happened. Two racing requests with one key: the second's insert of the key fails on
-    the unique constraint, its own write rolls back with it, and it answers with the first's
+    write happened. ``fingerprint`` stands for the request body when it is not JSON (an upload
+    passes its sha256). Two racing requests with one key: the second's insert of the key fails
+    on the unique constraint, its own write rolls back with it, and it answers with the first's
     stored response. Without the header, ``write`` simply runs.
     """
     key = request.headers.get(HEADER)
@@ -38,9 +45,10 @@ def idempotent(request: Request, *, scope: str, write: Callable[[], Response]) -
         return write()
     if not (0 < len(key) <= 255) or not key.isascii() or not key.isprintable():
         raise InvalidIdempotencyKey()
-    fingerprint = hashlib.sha256(
-        json.dumps(request.data, sort_keys=True, default=str).encode()
-    ).hexdigest()
+    if fingerprint is None:
+        fingerprint = hashlib.sha256(
+            json.dumps(request.data, sort_keys=True, default=str).encode()
+        ).hexdigest()
     lookup = {"user": request.user, "scope": scope, "key": key}
     stored = IdempotencyKey.objects.filter(**lookup).first()
     if stored is not None:

@@ -208,6 +208,31 @@ CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", default=200 * 1024 * 10
 # The frontend's address, for share links; by default the address the request came to.
 WEBUI_URL = env_str("WEBUI_URL").rstrip("/")
 
+# --- Files, knowledge and document processing (knowledge/) ---------------------------------
+# Uploads larger than this are refused with 413 while they stream in.
+FILE_MAX_BYTES = env_int("FILE_MAX_BYTES", default=25 * 1024 * 1024, minimum=1)
+# Extraction guards: PDF pages, characters of text per file, seconds of extraction per file,
+# and a DOCX's declared uncompressed size (zip bombs fail before anything is inflated).
+FILE_MAX_PAGES = env_int("FILE_MAX_PAGES", default=2000, minimum=1)
+FILE_MAX_TEXT_CHARS = env_int("FILE_MAX_TEXT_CHARS", default=20_000_000, minimum=1000)
+FILE_EXTRACT_TIMEOUT = env_int("FILE_EXTRACT_TIMEOUT", default=300, minimum=1)
+FILE_DOCX_MAX_UNCOMPRESSED_BYTES = env_int(
+    "FILE_DOCX_MAX_UNCOMPRESSED_BYTES", default=200 * 1024 * 1024, minimum=1024
+)
+# Processing jobs: a running job touches its heartbeat this often (s); the reaper re-queues a
+# job whose heartbeat is older than FILE_JOB_STALE_SECONDS and fails it after
+# FILE_JOB_MAX_ATTEMPTS starts. Transient errors (embedder down) are retried with backoff
+# FILE_JOB_RETRIES times. On the embedded default, jobs run on FILE_PROCESSING_THREADS threads.
+FILE_JOB_HEARTBEAT_SECONDS = env_int("FILE_JOB_HEARTBEAT_SECONDS", default=5, minimum=1)
+FILE_JOB_STALE_SECONDS = env_int("FILE_JOB_STALE_SECONDS", default=60, minimum=2)
+FILE_JOB_MAX_ATTEMPTS = env_int("FILE_JOB_MAX_ATTEMPTS", default=3, minimum=1)
+FILE_JOB_RETRIES = env_int("FILE_JOB_RETRIES", default=5, minimum=0)
+FILE_PROCESSING_THREADS = env_int("FILE_PROCESSING_THREADS", default=2, minimum=1)
+CELERY_BEAT_SCHEDULE["processing-jobs-reap"] = {
+    "task": "knowledge.tasks.processing_jobs_reap_task",
+    "schedule": float(max(FILE_JOB_STALE_SECONDS // 2, 1)),
+}
+
 # --- Users and passwords --------------------------------------------------------------------
 AUTH_USER_MODEL = "users.User"
 PASSWORD_HASHERS = [

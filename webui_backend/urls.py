@@ -13,6 +13,7 @@ api_patterns = [
     path("chats/", include("chats.urls")),
     path("functions/", include("functions.urls")),
     path("", include("llm.urls")),
+    path("", include("knowledge.urls")),
     path("", include("retrieval.urls")),
 ]
 

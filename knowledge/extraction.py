@@ -1,0 +1,430 @@
+"""What an uploaded file is (sniffed from its bytes and its name) and the text inside it.
+
+Every input here is hostile: a renamed executable, a PDF with a password, a DOCX that inflates
+to gigabytes, text in an unknown encoding. Detection raises ``UnsupportedFileType`` (415 at
+upload); extraction raises ``ExtractionFailed`` with a sentence the user can act on, which the
+processing job keeps as its error.
+"""
+
+import codecs
+import io
+import logging
+import time
+import unicodedata
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import PurePosixPath
+from typing import IO
+
+import charset_normalizer
+from django.conf import settings
+
+from knowledge.errors import ExtractionFailed, UnsupportedFileType
+
+logger = logging.getLogger(__name__)
+
+PDF = "application/pdf"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+TEXT = "text/plain"
+MARKDOWN = "text/markdown"
+HTML = "text/html"
+CSV = "text/csv"
+JSON = "application/json"
+
+TEXT_TYPES = frozenset({TEXT, MARKDOWN, HTML, CSV, JSON})
+EXTENSIONS = {
+    ".pdf": PDF,
+    ".docx": DOCX,
+    ".txt": TEXT,
+    ".text": TEXT,
+    ".md": MARKDOWN,
+    ".markdown": MARKDOWN,
+    ".html": HTML,
+    ".htm": HTML,
+    ".csv": CSV,
+    ".json": JSON,
+}
+# Leading bytes of formats that are never text (executables, archives, images, old Office).
+BINARY_MAGIC = (
+    b"MZ",
+    b"\x7fELF",
+    b"\xfe\xed\xfa",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
+    b"\xca\xfe\xba\xbe",
+    b"\x1f\x8b",
+    b"BZh",
+    b"\xfd7zXZ",
+    b"7z\xbc\xaf",
+    b"Rar!",
+    b"\x89PNG",
+    b"\xff\xd8\xff",
+    b"GIF8",
+    b"\xd0\xcf\x11\xe0",
+    b"\x00asm",
+)
+TEXT_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+SNIFF_BYTES = 8192
+FILENAME_MAX = 255
+
+
+@dataclass(frozen=True)
+class ExtractedPage:
+    """Text of one page (PDF, ``page`` 1-based) or of a whole document (``page`` None)."""
+
+    text: str
+    page: int | None = None
+
+
+# --- Names and types ------------------------------------------------------------------------
+
+
+def filename_sanitize(raw: str) -> str:
+    """The client's filename made safe to store and show: metadata only, never a path.
+
+    Path parts (``../``, ``C:\\``) are dropped, NUL and other control or format characters are
+    removed, whitespace is collapsed, and a long name is cut to 255 characters keeping its
+    extension. A name with nothing left becomes ``file`` (plus its extension, if any).
+    """
+    name = unicodedata.normalize("NFC", raw).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] not in {"C", "Z"} or ch == " ")
+    name = " ".join(name.split())
+    if name.startswith(".") and name.count(".") == 1:  # ".txt": an extension without a name
+        name = "file" + name
+    name = name.strip(". ")
+    suffix = PurePosixPath(name).suffix
+    if not name:
+        name = "file"
+    if len(name) > FILENAME_MAX:
+        keep = suffix if len(suffix) <= 16 else ""
+        name = name[: FILENAME_MAX - len(keep)] + keep
+    return name
+
+
+def _sniff(head: bytes, source: str | IO[bytes]) -> str:
+    """``pdf``, ``docx``, ``zip``, ``binary`` or ``text``, from the bytes alone."""
+    if b"%PDF-" in head[:1024]:
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(source) as archive:
+                names = set(archive.namelist())
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return "binary"
+        return "docx" if "word/document.xml" in names else "zip"
+    if head.startswith(BINARY_MAGIC):
+        return "binary"
+    if head.startswith(TEXT_BOMS):
+        return "text"
+    if b"\x00" in head:
+        return "binary"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        if charset_normalizer.from_bytes(head).best() is None:
+            return "binary"
+    return "text"
+
+
+def content_type_detect(*, filename: str, head: bytes, source: str | IO[bytes]) -> str:
+    """The file's content type, when its bytes and its extension agree on an accepted one.
+
+    A file without an extension is taken for what its bytes are (text is ``text/plain``).
+    Anything else — an unknown extension, an executable named ``.pdf`` or ``.txt``, a zip that
+    is not a Word document — raises ``UnsupportedFileType`` (415).
+    """
+    suffix = PurePosixPath(filename).suffix.lower()
+    sniffed = _sniff(head, source)
+    if not suffix:
+        by_content = {"pdf": PDF, "docx": DOCX, "text": TEXT}.get(sniffed)
+        if by_content is None:
+            raise UnsupportedFileType()
+        return by_content
+    declared = EXTENSIONS.get(suffix)
+    if declared is None:
+        raise UnsupportedFileType(
+            f"Unsupported file type {suffix!r}: PDF, DOCX, TXT, Markdown, HTML, CSV and JSON "
+            "are accepted."
+        )
+    expected = "pdf" if declared == PDF else "docx" if declared == DOCX else "text"
+    if sniffed != expected:
+        raise UnsupportedFileType(
+            f"The file's content does not match its {suffix!r} extension "
+            f"(it looks like {'a ' + sniffed if sniffed != 'text' else 'text'})."
+        )
+    return declared
+
+
+# --- Extraction -----------------------------------------------------------------------------
+
+
+class _Budget:
+    """The guards of one extraction: a deadline and a cap on the characters produced."""
+
+    def __init__(self) -> None:
+        self.deadline = time.monotonic() + settings.FILE_EXTRACT_TIMEOUT
+        self.chars = 0
+
+    def check(self, added: int = 0) -> None:
+        self.chars += added
+        if self.chars > settings.FILE_MAX_TEXT_CHARS:
+            raise ExtractionFailed(
+                f"The file holds more than {settings.FILE_MAX_TEXT_CHARS:,} characters of text."
+            )
+        if time.monotonic() > self.deadline:
+            raise ExtractionFailed(
+                f"Extracting the text took longer than {settings.FILE_EXTRACT_TIMEOUT} s."
+            )
+
+
+def _clean(text: str) -> str:
+    # PostgreSQL text cannot hold NUL; a stray one in a PDF must not fail the whole file.
+    return text.replace("\x00", "")
+
+
+def text_decode(data: bytes) -> str:
+    """Bytes of a text file as a string: UTF-8 (with or without BOM), else the encoding
+    charset-normalizer detects (UTF-16, Latin-1, cp1252, Shift-JIS, ...)."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    matches = charset_normalizer.from_bytes(data)
+    best = matches.best()
+    if best is None:
+        raise ExtractionFailed("The text's encoding could not be detected (is it binary?).")
+    # Western single-byte code pages often score alike; cp1252 is by far the most common, so
+    # it wins unless another one is clearly better.
+    for match in matches:
+        if (
+            match.encoding == "cp1252"
+            and match.chaos <= best.chaos + 0.15
+            and match.coherence >= best.coherence - 0.05
+        ):
+            return str(match)
+    return str(best)
+
+
+def _pdf(data: bytes, budget: _Budget) -> list[ExtractedPage]:
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            # Many PDFs carry only an owner password (printing, copying): they open with "".
+            try:
+                opened = reader.decrypt("")
+            except (DependencyError, NotImplementedError, FileNotDecryptedError):
+                opened = 0
+            if not opened:
+                raise ExtractionFailed(
+                    "The PDF is protected by a password; upload a copy without one."
+                )
+        count = len(reader.pages)
+        if count > settings.FILE_MAX_PAGES:
+            raise ExtractionFailed(
+                f"The PDF has {count:,} pages; at most {settings.FILE_MAX_PAGES:,} are accepted."
+            )
+        pages = []
+        for number, page in enumerate(reader.pages, start=1):
+            text = _clean(page.extract_text() or "")
+            budget.check(len(text))
+            pages.append(ExtractedPage(text=text, page=number))
+    except ExtractionFailed:
+        raise
+    except FileNotDecryptedError:
+        raise ExtractionFailed(
+            "The PDF is protected by a password; upload a copy without one."
+        ) from None
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        logger.info("unreadable PDF: %r", exc)
+        raise ExtractionFailed("The PDF could not be read (it is damaged or not a PDF).") from None
+    except RecursionError:
+        raise ExtractionFailed(
+            "The PDF could not be read (its structure nests too deep)."
+        ) from None
+    return pages
+
+
+def _docx_guard(data: bytes) -> None:
+    """Refuse a DOCX whose zip declares more inflated bytes than allowed, before inflating any.
+
+    zipfile never inflates a member past its declared size (a lie fails its CRC check), so the
+    declared sizes bound what python-docx can make us hold in memory.
+    """
+    limit = settings.FILE_DOCX_MAX_UNCOMPRESSED_BYTES
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise ExtractionFailed("The DOCX file could not be read (it is damaged).") from None
+    if len(members) > 10_000:
+        raise ExtractionFailed("The DOCX file holds too many parts to be a document.")
+    total = sum(member.file_size for member in members)
+    if total > limit:
+        raise ExtractionFailed(
+            f"The DOCX file would inflate to {total:,} bytes; the limit is {limit:,} (a zip bomb?)."
+        )
+    for member in members:
+        if member.file_size > 10 * 1024 * 1024 and member.file_size > 200 * max(
+            member.compress_size, 1
+        ):
+            raise ExtractionFailed(
+                "The DOCX file is compressed more than 200:1, like a zip bomb; refused."
+            )
+
+
+def _docx(data: bytes, budget: _Budget) -> list[ExtractedPage]:
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    _docx_guard(data)
+    try:
+        document = docx.Document(io.BytesIO(data))
+        parts: list[str] = []
+        for block in document.iter_inner_content():
+            if isinstance(block, Paragraph):
+                text = block.text
+            elif isinstance(block, Table):
+                rows = []
+                for row in block.rows:
+                    cells: list[str] = []
+                    for cell in row.cells:
+                        value = cell.text.strip()
+                        if not cells or cells[-1] != value:  # merged cells repeat their text
+                            cells.append(value)
+                    rows.append(" | ".join(cells))
+                text = "\n".join(rows)
+            else:
+                continue
+            text = _clean(text)
+            budget.check(len(text) + 1)
+            parts.append(text)
+    except ExtractionFailed:
+        raise
+    except Exception as exc:  # python-docx and lxml raise a wide variety on damaged files
+        logger.info("unreadable DOCX: %r", exc)
+        raise ExtractionFailed(
+            "The DOCX file could not be read (it is damaged or not a Word document)."
+        ) from None
+    return [ExtractedPage(text="\n".join(parts))]
+
+
+class _HTMLText(HTMLParser):
+    """Visible text of an HTML document: no script, style or template, blocks on new lines."""
+
+    SKIP = frozenset({"script", "style", "noscript", "template", "head", "svg", "iframe"})
+    BLOCK = frozenset(
+        {
+            "address",
+            "article",
+            "aside",
+            "blockquote",
+            "br",
+            "dd",
+            "div",
+            "dl",
+            "dt",
+            "figcaption",
+            "figure",
+            "footer",
+            "form",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "header",
+            "hr",
+            "li",
+            "main",
+            "nav",
+            "ol",
+            "p",
+            "pre",
+            "section",
+            "table",
+            "td",
+            "th",
+            "tr",
+            "ul",
+            "title",
+        }
+    )
+
+    def __init__(self, budget: _Budget) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+        self.budget = budget
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self.skipping += 1
+        elif tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+            self.budget.check(len(data))
+
+    def text(self) -> str:
+        lines = (" ".join(line.split()) for line in "".join(self.parts).splitlines())
+        return "\n".join(line for line in lines if line)
+
+
+def _html(data: bytes, budget: _Budget) -> list[ExtractedPage]:
+    parser = _HTMLText(budget)
+    parser.feed(text_decode(data))
+    parser.close()
+    return [ExtractedPage(text=_clean(parser.text()))]
+
+
+def _text(data: bytes, budget: _Budget) -> list[ExtractedPage]:
+    text = _clean(text_decode(data))
+    budget.check(len(text))
+    return [ExtractedPage(text=text)]
+
+
+EXTRACTORS: dict[str, Callable[[bytes, _Budget], list[ExtractedPage]]] = {
+    PDF: _pdf,
+    DOCX: _docx,
+    HTML: _html,
+    TEXT: _text,
+    MARKDOWN: _text,
+    CSV: _text,
+    JSON: _text,
+}
+
+
+def text_extract(*, data: bytes, content_type: str) -> list[ExtractedPage]:
+    """The text of a file, per page for PDFs. Raises ``ExtractionFailed`` with the reason.
+
+    Guards (settings): FILE_MAX_PAGES, FILE_MAX_TEXT_CHARS, FILE_EXTRACT_TIMEOUT (checked
+    between pages and blocks) and, for DOCX, FILE_DOCX_MAX_UNCOMPRESSED_BYTES.
+    """
+    extractor = EXTRACTORS.get(content_type)
+    if extractor is None:
+        raise ExtractionFailed(f"Files of type {content_type} cannot be processed.")
+    budget = _Budget()
+    pages = extractor(data, budget)
+    budget.check()
+    if not any(page.text.strip() for page in pages):
+        raise ExtractionFailed(
+            "The file contains no text (a scanned PDF needs OCR, which is not available)."
+        )
+    return pages

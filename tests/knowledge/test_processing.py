@@ -1,0 +1,357 @@
+"""Processing jobs end to end on this process: queued → extracting → embedding → indexed, or
+failed with the reason, or cancelled; events to the owner's room; reaper; retries."""
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.files.storage import default_storage
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from knowledge import processing
+from knowledge.models import File, ProcessingJob
+from knowledge.services import files_reprocess_all
+from realtime.events import room_group, user_room
+from retrieval.models import Chunk
+from retrieval.search import chunks_search
+from tests.knowledge.helpers import docx_bomb, docx_bytes, pdf_bytes, upload, wait_for_job
+from users.models import User
+from webui_backend.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _embedded_jobs() -> Any:
+    """Jobs run on this process's threads (always so on the embedded default; with REDIS_URL
+    the worker itself is tested in tests/e2e)."""
+    conf = celery_app.conf
+    saved = conf.task_always_eager
+    conf.task_always_eager = True
+    yield
+    conf.task_always_eager = saved
+
+
+def collection(client: APIClient, name: str = "Docs") -> str:
+    return client.post("/api/knowledge/create", {"name": name}, format="json").json()["id"]
+
+
+def add(client: APIClient, knowledge_id: str, file_id: str) -> Any:
+    return client.post(
+        f"/api/knowledge/{knowledge_id}/file/add", {"file_id": file_id}, format="json"
+    )
+
+
+def ingest(client: APIClient, name: str, data: bytes) -> tuple[str, dict[str, Any]]:
+    """Upload, add to a new collection, wait; returns (file id, final job)."""
+    file_id = upload(client, name, data).json()["id"]
+    assert add(client, collection(client), file_id).status_code == 200
+    return file_id, wait_for_job(client, file_id)
+
+
+async def _listen(group: str) -> str:
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    return channel
+
+
+async def _drain(channel: str, until: str, timeout: float) -> list[dict[str, Any]]:
+    layer, events = get_channel_layer(), []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            message = await asyncio.wait_for(layer.receive(channel), 1)
+        except TimeoutError:
+            continue
+        events.append(message)
+        if message["data"]["state"] == until:
+            break
+    return events
+
+
+def test_adding_to_a_collection_indexes_the_file_and_publishes_each_state(
+    alice: APIClient, owner: User
+) -> None:
+    channel = async_to_sync(_listen)(room_group(user_room(owner.pk)))
+    text = "The quokka is a small marsupial that lives on Rottnest Island.\n" * 30
+    file_id = upload(alice, "quokka.md", text.encode()).json()["id"]
+    knowledge_id = collection(alice)
+
+    started = time.monotonic()
+    response = add(alice, knowledge_id, file_id)
+    answered = time.monotonic() - started
+    job = wait_for_job(alice, file_id)
+
+    assert response.status_code == 200
+    assert answered < 5  # the request does not wait for the embedding
+    assert job["state"] == "indexed", job
+    assert job["chunks_total"] == job["chunks_done"] > 0
+    assert job["knowledge_id"] == knowledge_id
+    assert Chunk.objects.filter(file_id=file_id).count() == job["chunks_total"]
+    detail = alice.get(f"/api/knowledge/{knowledge_id}").json()
+    assert detail["files"][0]["status"] == "indexed"
+    result = chunks_search(user=owner, query="quokka marsupial", knowledge_ids=[knowledge_id])
+    assert result.hits
+    assert str(result.hits[0].file_id) == file_id
+
+    events = async_to_sync(_drain)(channel, "indexed", 10)
+    states = [e["data"]["state"] for e in events]
+    assert all(e["event"] == "file:status" for e in events)
+    assert states[:3] == ["queued", "extracting", "embedding"]
+    assert states[-1] == "indexed"
+    assert events[-1]["data"] == {
+        "file_id": file_id,
+        "job_id": job["id"],
+        "knowledge_id": knowledge_id,
+        "state": "indexed",
+        "chunks_done": job["chunks_total"],
+        "chunks_total": job["chunks_total"],
+        "error": "",
+    }
+
+
+def test_pdf_pages_keep_their_numbers(alice: APIClient, owner: User) -> None:
+    pages = [f"Page {n} talks about topic number {n} in detail." for n in range(1, 6)]
+    file_id, job = ingest(alice, "paper.pdf", pdf_bytes(pages))
+
+    assert job["state"] == "indexed"
+    assert sorted(set(Chunk.objects.filter(file_id=file_id).values_list("page", flat=True))) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+
+
+def test_docx_and_non_utf8_text_are_indexed(alice: APIClient) -> None:
+    _, word = ingest(alice, "memo.docx", docx_bytes(["Budget memo"], [["Item", "Cost"]]))
+    latin_id, latin = ingest(alice, "notes.txt", "Grüße aus Köln, schöne Straße.".encode("cp1252"))
+
+    assert word["state"] == latin["state"] == "indexed"
+    assert "Grüße aus Köln" in Chunk.objects.get(file_id=latin_id).content
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "error"),
+    [
+        ("locked.pdf", pdf_bytes(["secret"], password="pw"), "protected by a password"),
+        ("broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog", "could not be read"),
+        ("bomb.docx", docx_bomb(), "zip bomb"),
+        ("scan.pdf", pdf_bytes(["", ""]), "contains no text"),
+        ("blank.txt", b"  \n\n\t \n", "contains no text"),
+    ],
+)
+def test_bad_documents_end_in_a_failed_job_with_the_reason(
+    alice: APIClient, name: str, data: bytes, error: str
+) -> None:
+    file_id, job = ingest(alice, name, data)
+
+    assert job["state"] == "failed"
+    assert error in job["error"]
+    file = alice.get(f"/api/files/{file_id}").json()
+    assert file["status"] == "failed"
+    assert error in file["error"]
+    assert not Chunk.objects.filter(file_id=file_id).exists()
+
+
+def test_process_again_replaces_chunks_without_duplicates(alice: APIClient) -> None:
+    file_id, first = ingest(alice, "a.md", b"# Title\n\n" + b"Some words here. " * 200)
+
+    again = alice.post("/api/retrieval/process", {"file_id": file_id}, format="json")
+    second = wait_for_job(alice, file_id)
+
+    assert again.status_code == 200
+    assert again.json()["id"] != first["id"]
+    assert second["state"] == "indexed"
+    assert Chunk.objects.filter(file_id=file_id).count() == first["chunks_total"]
+    assert ProcessingJob.objects.filter(file_id=file_id).count() == 2
+
+
+def test_process_endpoint_adds_to_the_collection(alice: APIClient) -> None:
+    file_id = upload(alice, "a.md", b"# Alpha beta gamma").json()["id"]
+    knowledge_id = collection(alice)
+
+    response = alice.post(
+        "/api/retrieval/process", {"file_id": file_id, "knowledge_id": knowledge_id}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["state"] == "queued"
+    assert wait_for_job(alice, file_id)["state"] == "indexed"
+    assert alice.get(f"/api/knowledge/{knowledge_id}").json()["data"]["file_ids"] == [file_id]
+
+
+def test_upload_with_process_true_starts_at_once(alice: APIClient) -> None:
+    response = upload(alice, "a.md", b"# Processed on upload", query="?process=true")
+
+    assert response.status_code == 201
+    assert response.json()["status"] == "queued"
+    assert wait_for_job(alice, response.json()["id"])["state"] == "indexed"
+
+
+def test_running_a_finished_job_again_changes_nothing(alice: APIClient) -> None:
+    file_id, job = ingest(alice, "a.md", b"# Twice\n\nrun me twice")
+    chunk_ids = set(Chunk.objects.filter(file_id=file_id).values_list("pk", flat=True))
+
+    processing.job_run(job["id"])
+    processing.job_run(job["id"])
+
+    assert ProcessingJob.objects.get(pk=job["id"]).state == "indexed"
+    assert set(Chunk.objects.filter(file_id=file_id).values_list("pk", flat=True)) == chunk_ids
+
+
+def test_cancel_stops_the_job_without_partial_chunks(alice: APIClient, settings) -> None:
+    settings.RAG_EMBEDDING_BATCH_SIZE = 1  # one chunk per batch: many chances to see the cancel
+    text = " ".join(f"sentence {n} about nothing in particular." for n in range(6000))
+    file_id = upload(alice, "long.txt", text.encode()).json()["id"]
+    add(alice, collection(alice), file_id)
+    deadline = time.monotonic() + 60
+    while True:
+        job = alice.get(f"/api/files/{file_id}/job").json()
+        if job["state"] == "embedding" and job["chunks_done"] > 0:
+            break
+        assert job["state"] not in {"indexed", "failed"}, job
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    cancelled = alice.post(f"/api/files/{file_id}/job/cancel")
+
+    assert cancelled.status_code == 200
+    assert cancelled.json()["state"] == "cancelled"
+    time.sleep(0.5)  # the run sees it at its next batch
+    job = alice.get(f"/api/files/{file_id}/job").json()
+    assert job["state"] == "cancelled"
+    assert job["chunks_done"] < job["chunks_total"]
+    assert alice.get(f"/api/files/{file_id}").json()["status"] == "cancelled"
+    assert not Chunk.objects.filter(file_id=file_id).exists()
+    assert alice.post(f"/api/files/{file_id}/job/cancel").status_code == 409
+
+
+def _stale_job(file: File, *, attempts: int) -> ProcessingJob:
+    long_ago = timezone.now() - timedelta(hours=1)
+    return ProcessingJob.objects.create(
+        file=file,
+        state=ProcessingJob.State.EMBEDDING,
+        attempts=attempts,
+        lease=uuid.uuid4(),
+        heartbeat_at=long_ago,
+        updated_at=long_ago,
+    )
+
+
+def test_reaper_requeues_a_dead_run_which_then_finishes(alice: APIClient) -> None:
+    file_id = upload(alice, "a.md", b"# Orphan\n\nleft behind by a dead worker").json()["id"]
+    job = _stale_job(File.objects.get(pk=file_id), attempts=1)
+
+    assert processing.processing_jobs_reap() == {"requeued": 1, "failed": 0}
+    finished = wait_for_job(alice, file_id)
+
+    assert finished["id"] == str(job.pk)
+    assert finished["state"] == "indexed"
+    assert finished["attempts"] == 2
+    assert Chunk.objects.filter(file_id=file_id).count() == finished["chunks_total"]
+
+
+def test_reaper_fails_a_job_after_too_many_starts(alice: APIClient, settings) -> None:
+    settings.FILE_JOB_MAX_ATTEMPTS = 2
+    file_id = upload(alice, "a.md", b"# Cursed").json()["id"]
+    _stale_job(File.objects.get(pk=file_id), attempts=2)
+
+    assert processing.processing_jobs_reap() == {"requeued": 0, "failed": 1}
+
+    job = alice.get(f"/api/files/{file_id}/job").json()
+    assert job["state"] == "failed"
+    assert "stopped 2 times" in job["error"]
+
+
+def test_reaper_leaves_live_runs_alone(alice: APIClient) -> None:
+    file_id = upload(alice, "a.md", b"# Alive").json()["id"]
+    ProcessingJob.objects.create(
+        file_id=file_id, state="embedding", lease=uuid.uuid4(), heartbeat_at=timezone.now()
+    )
+
+    assert processing.processing_jobs_reap() == {"requeued": 0, "failed": 0}
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens once the socket closes
+
+
+def test_unreachable_embedder_is_retried_then_fails_clearly(alice: APIClient, settings) -> None:
+    settings.RAG_EMBEDDING_ENGINE = "openai"
+    settings.RAG_EMBEDDING_MODEL = "text-embedding-3-small"
+    settings.RAG_OPENAI_API_BASE_URL = f"http://127.0.0.1:{_closed_port()}/v1"
+    settings.RAG_EMBEDDING_RETRIES = 0
+    settings.FILE_JOB_RETRIES = 1
+
+    file_id, job = ingest(alice, "a.md", b"# Nobody embeds this")
+
+    assert job["state"] == "failed"
+    assert job["error"].startswith("Gave up after 2 tries")
+    assert job["attempts"] == 0  # retries of a transient error are not counted as restarts
+    assert not Chunk.objects.filter(file_id=file_id).exists()
+
+
+def test_deleting_a_file_removes_bytes_chunks_and_memberships(alice: APIClient) -> None:
+    file_id, _ = ingest(alice, "a.md", b"# Delete me")
+    name = File.objects.get(pk=file_id).storage_name
+
+    response = alice.delete(f"/api/files/{file_id}")
+
+    assert response.status_code == 204
+    assert not default_storage.exists(name)
+    assert not Chunk.objects.filter(file_id=file_id).exists()
+    assert alice.get(f"/api/files/{file_id}").status_code == 404
+    assert alice.get("/api/knowledge/").json()[0]["data"]["file_ids"] == []
+
+
+def test_deleted_collection_leaves_search_scope_but_files_stay(
+    alice: APIClient, owner: User
+) -> None:
+    file_id = upload(alice, "a.md", b"# Wombats dig burrows").json()["id"]
+    knowledge_id = collection(alice)
+    add(alice, knowledge_id, file_id)
+    wait_for_job(alice, file_id)
+
+    alice.delete(f"/api/knowledge/{knowledge_id}/delete")
+
+    assert alice.get(f"/api/files/{file_id}").json()["status"] == "indexed"
+    assert chunks_search(user=owner, query="wombats", file_ids=[file_id]).hits
+    from knowledge.errors import KnowledgeNotFound
+
+    with pytest.raises(KnowledgeNotFound):
+        chunks_search(user=owner, query="wombats", knowledge_ids=[knowledge_id])
+
+
+def test_reprocess_all_queues_files_with_chunks_or_collections(alice: APIClient) -> None:
+    in_collection, _ = ingest(alice, "a.md", b"# One")
+    upload(alice, "loose.md", b"# Never added")
+
+    assert files_reprocess_all() == 1
+    assert wait_for_job(alice, in_collection)["state"] == "indexed"
+    assert ProcessingJob.objects.filter(file_id=in_collection).count() == 2
+
+
+def test_user_deletion_removes_stored_bytes(
+    alice: APIClient, owner: User, admin_user: User, client_of: Callable[[User], APIClient]
+) -> None:
+    file_id, _ = ingest(alice, "a.md", b"# Mine")
+    name = File.objects.get(pk=file_id).storage_name
+
+    response = client_of(admin_user).delete(f"/api/users/{owner.pk}")
+
+    assert response.status_code == 200
+    assert not default_storage.exists(name)
+    assert not File.objects.filter(pk=file_id).exists()

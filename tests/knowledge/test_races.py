@@ -1,0 +1,46 @@
+"""Racing uploads of the same bytes end as one file, one stored copy."""
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from knowledge.models import File
+from tests.knowledge.helpers import upload
+from users.models import User
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_racing_uploads_of_the_same_bytes_are_one_file(
+    owner: User, client_of: Callable[[User], APIClient]
+) -> None:
+    data = b"# The same notes, sent four times at once\n" * 100
+    before = stored_names()
+    barrier = threading.Barrier(4)
+    answers: list[tuple[int, str]] = []
+
+    def send() -> None:
+        client = client_of(owner)
+        barrier.wait()
+        response = upload(client, "same.md", data)
+        answers.append((response.status_code, response.json()["id"]))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(code for code, _ in answers) == [200, 200, 200, 201]
+    assert len({file_id for _, file_id in answers}) == 1
+    assert File.objects.count() == 1
+    assert stored_names() - before == {File.objects.get().storage_name}  # the losers' are gone
+
+
+def stored_names() -> set[str]:
+    root = Path(settings.MEDIA_ROOT)
+    return {str(p.relative_to(root)) for p in (root / "files").rglob("*") if p.is_file()}
