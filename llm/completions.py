@@ -33,7 +33,7 @@ from chats.models import Message
 from chats.serializers import content_text
 from chats.tree import active_branch
 from llm.errors import ModelNotFound
-from llm.retrieval import sources_for
+from llm.retrieval import messages_with_sources, sources_for
 from llm.selectors import custom_model_get_visible
 from llm.serializers import CompletionInputSerializer
 from llm.services import chat_get_or_create_for_completion, turn_begin
@@ -95,12 +95,12 @@ def turn_accept(request: HttpRequest) -> Turn:
     key_allows(drf, route_kind="completions", model=data["model"])
     custom = custom_model_get_visible(user=user, model_id=data["model"])
     last_user = next((m for m in reversed(data["messages"]) if m["role"] == "user"), None)
-    sources_for(  # raises 501 while there is no retrieval engine
+    sources = sources_for(
         user=drf.user,
         query=content_text(last_user["content"] or "") if last_user else "",
         files=data.get("files") or [],
         knowledge_ids=data.get("knowledge_ids") or [],
-        model_knowledge_ids=custom.knowledge_ids if custom else [],
+        model=custom,
     )
     token_budget_check(user=user, api_key=key)
     tools, functions = [], {}
@@ -127,6 +127,7 @@ def turn_accept(request: HttpRequest) -> Turn:
         custom_uid=data.get("customUid") or "",
         tools=tools,
         functions=functions,
+        sources=sources,
     )
 
 
@@ -193,6 +194,7 @@ def turn_payload(turn: Turn, messages: list[dict[str, Any]]) -> dict[str, Any]:
     for name, value in turn.params.items():
         if payload.get(name) is None:
             payload[name] = value
+    messages = messages_with_sources(messages, turn.sources)
     if turn.system:
         messages = [{"role": "system", "content": turn.system}, *messages]
     payload["messages"] = messages
@@ -223,6 +225,8 @@ def answer_json(request: HttpRequest, turn: Turn, progress: Progress) -> HttpRes
     if turn.chat_id is not None:
         body["chat_id"] = str(turn.chat_id)
         body["responseChatItemId"] = turn.reply_id
+    if turn.sources:
+        body["sources"] = [s.as_json() for s in turn.sources]
     if turn.detail:
         body["responseData"] = response_data(turn, progress)
     if wants_envelope(request):
@@ -270,6 +274,18 @@ async def answer_stream(
                             "code": error.get_codes(),
                             "type": "upstream_error",
                         }
+                    }
+                )
+            if turn.sources:
+                # A chunk without choices, as the usage chunk: OpenAI clients pass it over.
+                yield sse(
+                    {
+                        "id": turn.completion_id,
+                        "object": "chat.completion.chunk",
+                        "created": turn.created,
+                        "model": turn.model,
+                        "choices": [],
+                        "sources": [s.as_json() for s in turn.sources],
                     }
                 )
             if turn.detail:

@@ -29,15 +29,6 @@ class NoOllamaConnection(AppError):
     default_code = "no_ollama_connection"
 
 
-class RetrievalUnavailable(AppError):
-    status_code = status.HTTP_501_NOT_IMPLEMENTED
-    default_detail = (
-        "Answers from knowledge (files, knowledge_ids, or knowledge attached to the model) "
-        "need the retrieval engine, which this server does not have yet."
-    )
-    default_code = "retrieval_unavailable"
-
-
 class UpstreamFault(AppError):
     """Something went wrong with the upstream model server (not with the request)."""
 

@@ -9,6 +9,8 @@ from django.utils import timezone
 from chats.errors import ChatNotFound, MessageIdConflict
 from chats.models import Chat, Message
 from chats.services import message_append
+from knowledge.errors import KnowledgeNotFound
+from knowledge.selectors import knowledge_readable_by
 from llm.errors import ModelIdTaken
 from llm.models import Connection, CustomModel, Generation
 from llm.upstream import catalogue_forget
@@ -39,6 +41,22 @@ def connection_delete(connection: Connection) -> None:
     transaction.on_commit(catalogue_forget)
 
 
+def knowledge_ids_checked(*, owner: User, knowledge_ids: list[str]) -> list[str]:
+    """The collections to attach to ``owner``'s model, each one they may read (else 404)."""
+    wanted: list[uuid.UUID] = []
+    for value in knowledge_ids:
+        try:
+            wanted.append(uuid.UUID(str(value)))
+        except ValueError:
+            raise KnowledgeNotFound(f"Knowledge collection {value!r} not found.") from None
+    wanted = list(dict.fromkeys(wanted))
+    found = set(knowledge_readable_by(owner).filter(pk__in=wanted).values_list("pk", flat=True))
+    for pk in wanted:
+        if pk not in found:
+            raise KnowledgeNotFound(f"Knowledge collection {str(pk)!r} not found.")
+    return [str(pk) for pk in wanted]
+
+
 def custom_model_create(
     *,
     owner: User,
@@ -58,7 +76,7 @@ def custom_model_create(
                 name=name or model_id,
                 base_model=base_model,
                 params=params,
-                knowledge_ids=knowledge_ids,
+                knowledge_ids=knowledge_ids_checked(owner=owner, knowledge_ids=knowledge_ids),
                 is_public=is_public,
             )
     except IntegrityError:
@@ -66,6 +84,10 @@ def custom_model_create(
 
 
 def custom_model_update(model: CustomModel, **fields: Any) -> CustomModel:
+    if "knowledge_ids" in fields:
+        fields["knowledge_ids"] = knowledge_ids_checked(
+            owner=model.owner, knowledge_ids=fields["knowledge_ids"]
+        )
     for name, value in fields.items():
         setattr(model, name, value)
     model.updated_at = timezone.now()

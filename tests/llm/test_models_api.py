@@ -5,6 +5,7 @@ from collections.abc import Callable
 import pytest
 from rest_framework.test import APIClient
 
+from knowledge.models import Knowledge
 from llm.models import Connection, CustomModel
 from users.models import ApiKey, User
 
@@ -15,6 +16,7 @@ def test_owner_creates_updates_and_deletes_a_custom_model(
     owner: User, client_of: Callable[[User], APIClient]
 ) -> None:
     api = client_of(owner)
+    docs = [str(Knowledge.objects.create(user=owner, name=n).pk) for n in ("a", "b")]
 
     created = api.post(
         "/api/models/create",
@@ -22,7 +24,7 @@ def test_owner_creates_updates_and_deletes_a_custom_model(
             "name": "coder",
             "base_model": "llama3.3:70b",
             "params": {"system": "You write code.", "temperature": 0.7, "top_p": 0.9},
-            "knowledge_ids": ["k1", "k2"],
+            "knowledge_ids": docs,
         },
         format="json",
     )
@@ -34,7 +36,7 @@ def test_owner_creates_updates_and_deletes_a_custom_model(
 
     assert created.status_code == 201, created.content
     assert created.json()["id"] == "coder"
-    assert created.json()["knowledge_ids"] == ["k1", "k2"]
+    assert created.json()["knowledge_ids"] == docs
     assert created.json()["is_public"] is False
     assert updated.json()["params"] == {"seed": 4, "num_ctx": 8192}
     assert "coder" in {m["id"] for m in listed.json()["models"]}
