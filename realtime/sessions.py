@@ -24,6 +24,7 @@ from rest_framework import exceptions as drf_exceptions
 from realtime.events import chat_room, is_replayable, publish, room_group, user_room
 from users.authentication import SocketCredential
 from users.models import User
+from webui_backend.metrics import OPEN_SOCKETS
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class Session:
             settings.REALTIME_EVENTS_PER_SECOND, settings.REALTIME_EVENT_BURST
         )
         self._counted = False
+        self._open = False
         self.closed = False
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -127,6 +129,8 @@ class Session:
         self.channel = await layer.new_channel()
         await layer.group_add(room_group(user_room(self.user.pk)), self.channel)
         self._forwarder = asyncio.create_task(self._forward())
+        OPEN_SOCKETS.inc()
+        self._open = True
 
     async def stop(self) -> None:
         """Leave every room (telling its members), stop forwarding, release the slot.
@@ -137,6 +141,8 @@ class Session:
         if self.closed:
             return
         self.closed = True
+        if self._open:
+            OPEN_SOCKETS.dec()
         if self._forwarder is not None:
             self._forwarder.cancel()
         steps = [self._leave(room) for room in list(self.rooms)]

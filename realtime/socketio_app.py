@@ -9,6 +9,7 @@ from django.conf import settings
 
 from realtime.sessions import FloodError, Session, TooManyConnections, error_payload
 from users.authentication import socket_credential
+from webui_backend.lifecycle import on_drain
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,18 @@ async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
             }
         ) from None
     sessions[sid] = session
+
+
+async def _sessions_release() -> None:
+    """On a graceful shutdown: release what sessions still open here hold (polling clients,
+    whose long polls were ended; websocket clients were told to reconnect and went)."""
+    for sid in list(sessions):
+        session = sessions.pop(sid, None)
+        if session is not None:
+            await session.stop()
+
+
+on_drain(_sessions_release)
 
 
 @sio.event
