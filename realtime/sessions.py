@@ -22,6 +22,7 @@ from django.core.cache import cache
 from rest_framework import exceptions as drf_exceptions
 
 from realtime.events import chat_room, is_replayable, publish, room_group, user_room
+from realtime.watch import session_opened
 from users.authentication import SocketCredential
 from users.models import User
 from webui_backend.metrics import OPEN_SOCKETS
@@ -99,11 +100,19 @@ def _connections_key(user_id: Any) -> str:
 
 
 class Session:
-    def __init__(self, credential: SocketCredential, *, send: Send, close: Close) -> None:
+    def __init__(
+        self,
+        credential: SocketCredential,
+        *,
+        send: Send,
+        close: Close,
+        reconnect: Close | None = None,
+    ) -> None:
         self.credential = credential
         self.user = credential.user
         self._send = send
         self._close = close
+        self._reconnect = reconnect or close  # close so that the client's library reconnects
         self.channel = ""
         self.rooms: dict[str, int] = {}  # room -> last sequence number delivered
         self._lock = asyncio.Lock()
@@ -131,6 +140,12 @@ class Session:
         self._forwarder = asyncio.create_task(self._forward())
         OPEN_SOCKETS.inc()
         self._open = True
+        session_opened(self)
+
+    async def reconnect(self) -> None:
+        """Ask the client to connect again (this process lost its rooms: Redis restarted)."""
+        if not self.closed:
+            await self._reconnect()
 
     async def stop(self) -> None:
         """Leave every room (telling its members), stop forwarding, release the slot.

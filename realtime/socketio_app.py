@@ -7,6 +7,7 @@ import socketio
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from realtime.consumers import RECONNECT_HINT
 from realtime.sessions import FloodError, Session, TooManyConnections, error_payload
 from users.authentication import socket_credential
 from webui_backend.lifecycle import on_drain
@@ -37,7 +38,15 @@ async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
     async def close() -> None:
         await sio.disconnect(sid)
 
-    session = Session(credential, send=send, close=close)
+    async def reconnect() -> None:
+        # Closing the engine.io transport (not a Socket.IO disconnect, which clients take as
+        # final) makes every Socket.IO client reconnect on its own.
+        await sio.emit("reconnect", RECONNECT_HINT, to=sid)
+        eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is not None:
+            await sio.eio.disconnect(eio_sid)
+
+    session = Session(credential, send=send, close=close, reconnect=reconnect)
     try:
         await session.start()
     except TooManyConnections:

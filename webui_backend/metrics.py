@@ -146,6 +146,9 @@ def _queues() -> list[str]:
 
 
 class CeleryCollector(Collector):
+    def describe(self) -> list[Any]:
+        return []  # registered at import, before Django's settings may be read
+
     def collect(self) -> Iterator[Any]:
         outcomes = CounterMetricFamily(
             "webui_celery_tasks",
