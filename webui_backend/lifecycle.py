@@ -9,7 +9,7 @@ listening, and calls ``drain()`` here, which
 2. ends resumable streams at once: Socket.IO's long polls and chat event streams (SSE: the
    browser reconnects elsewhere with ``Last-Event-ID``);
 3. closes every websocket with a reconnect hint: a ``reconnect`` event (``{"type": "reconnect"}``
-   frame on ``/ws/``, a Socket.IO ``reconnect`` event on ``/socket.io/``), then close code 1012
+   frame on ``/ws/``, a Socket.IO ``reconnect`` event on ``/socket.io/``), then close code 4012
    (service restart), which Socket.IO clients answer by reconnecting on their own;
 4. lets running requests and completion streams finish until ``SHUTDOWN_TIMEOUT``; background
    work registered with ``track()`` (a chat's reply that outlives its request) too; what is
@@ -34,7 +34,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-RESTART_CLOSE_CODE = 1012  # RFC 6455 "Service Restart": reconnect, maybe elsewhere
+# "Service restart: reconnect, maybe elsewhere". RFC 6455's own code for it, 1012, is refused by
+# daphne's websocket library (it lets servers send 1000 and 3000-4999 only), hence 4012.
+RESTART_CLOSE_CODE = 4012
 RETRY_AFTER_SECONDS = 1
 _RESUMABLE = re.compile(r"^/(socket\.io/|api/chats/[^/]+/events$)")
 _RESTARTING_BODY = json.dumps(

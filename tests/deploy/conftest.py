@@ -109,12 +109,13 @@ def _is_free(port: int) -> bool:
 @pytest.fixture(scope="session")
 def cluster(make_cluster: Callable[..., Launcher], upstream: StandIn) -> Launcher:
     """Two web processes, a worker and beat on the test database and this run's Redis."""
-    return make_cluster(
-        env={"OPENAI_API_BASE_URLS": upstream.url, "MODELS_CACHE_TTL": "0"}, web=2
-    )
+    return make_cluster(env={"OPENAI_API_BASE_URLS": upstream.url, "MODELS_CACHE_TTL": "0"}, web=2)
 
 
 # --- private servers, which tests may stop and start -------------------------------------------
+
+
+NO_PERSISTENCE = ["--save", "", "--appendonly", "no"]
 
 
 class PrivateRedis:
@@ -130,8 +131,7 @@ class PrivateRedis:
         if binary is None:
             pytest.skip("redis-server is not installed (.ci/run installs it)")
         self.process = subprocess.Popen(  # noqa: S603 - a fixed command
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no"],
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", *NO_PERSISTENCE],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
