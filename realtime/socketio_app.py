@@ -39,12 +39,15 @@ async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         await sio.disconnect(sid)
 
     async def reconnect() -> None:
-        # Closing the engine.io transport (not a Socket.IO disconnect, which clients take as
-        # final) makes every Socket.IO client reconnect on its own.
         await sio.emit("reconnect", RECONNECT_HINT, to=sid)
-        eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
-        if eio_sid is not None:
-            await sio.eio.disconnect(eio_sid)
+        # Drop the transport without a word: a Socket.IO disconnect, or engine.io's close
+        # packet, is taken as final by clients, a lost transport makes them all reconnect.
+        try:
+            socket = sio.eio._get_socket(sio.manager.eio_sid_from_sid(sid, "/"))
+        except KeyError:
+            return  # gone already
+        await socket.close(wait=False, abort=True)  # runs our disconnect handler
+        await socket.queue.put(None)  # ends the transport's writer, which closes it
 
     session = Session(credential, send=send, close=close, reconnect=reconnect)
     try:

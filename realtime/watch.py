@@ -40,18 +40,16 @@ async def _watch() -> None:
     )
     known: str | None = None
     failed = False
-    while True:
-        await asyncio.sleep(WATCH_INTERVAL)
+    while True:  # the first look is at once: the sessions that started us saw Redis up
         try:
             run_id = str((await client.info("server"))["run_id"])
         except Exception as exc:
             if not failed:
                 logger.warning("Redis does not answer (%s); sockets will reconnect", exc)
             failed = True
-            continue
-        if known is not None and (failed or run_id != known):
-            logger.warning(
-                "Redis restarted or came back: telling %d sockets to reconnect", len(live)
-            )
-            await asyncio.gather(*(s.reconnect() for s in list(live)), return_exceptions=True)
-        known, failed = run_id, False
+        else:
+            if failed or (known is not None and run_id != known):
+                logger.warning("Redis restarted or came back: %d sockets reconnect", len(live))
+                await asyncio.gather(*(s.reconnect() for s in list(live)), return_exceptions=True)
+            known, failed = run_id, False
+        await asyncio.sleep(WATCH_INTERVAL)
