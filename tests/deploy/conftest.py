@@ -169,7 +169,9 @@ class PrivatePostgres:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.data = Path(tempfile.mkdtemp(prefix="webui-pg-")) / "data"
+        folder = Path(tempfile.mkdtemp(prefix="webui-pg-"))
+        folder.chmod(0o755)  # as root, pg.sh runs the server as an unprivileged user
+        self.data = folder / "data"
         self.env = {
             **os.environ,
             "CI_PG_USE_SYSTEM": "never",
