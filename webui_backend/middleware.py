@@ -72,6 +72,7 @@ class RequestContextMiddleware:
                     "route": route_of(request),
                     "status": response.status_code,
                     "duration_ms": round(elapsed * 1000, 2),
+                    "request_id": request_id,
                 },
             )
         return response
