@@ -293,19 +293,19 @@ def main() -> int:
             echo=True,
         )
     except LaunchError as exc:
-        print(f"launch.py: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"launch.py: {exc}", file=sys.stderr)
         return 2
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     launcher.start()
-    print(f"up: {' '.join(launcher.urls)} (logs in {launcher.logs}); Ctrl-C stops")  # noqa: T201
+    print(f"up: {' '.join(launcher.urls)} (logs in {launcher.logs}); Ctrl-C stops")
     while not stopping.wait(1):
         for process in launcher.processes.values():
             if process.popen is not None and process.popen.poll() is not None:
-                print(f"launch.py: {process.name} exited ({process.popen.returncode})")  # noqa: T201
+                print(f"launch.py: {process.name} exited ({process.popen.returncode})")
                 stopping.set()
-    print("stopping ...")  # noqa: T201
+    print("stopping ...")
     launcher.stop()
     return 0
 
