@@ -399,6 +399,7 @@ if HTTPS_ONLY:
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", default=31_536_000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", default=False)
 # Uploaded files: the local folder (MEDIA_ROOT) or an S3-compatible bucket (django-storages,
 # `pip install "webui-backend[s3]"`; credentials from AWS_* variables or the instance role).
 STORAGE_BACKEND = env_choice("STORAGE_BACKEND", default="local", choices={"local", "s3"})

@@ -5,7 +5,11 @@ Schema checks (yamllint, kubernetes-validate, hadolint, nginx -t) are deploy/che
 CI runs; these need only PyYAML.
 """
 
+import os
 import re
+import secrets
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +130,28 @@ def test_balancers_keep_sockets_sticky_and_streams_unbuffered() -> None:
     assert annotations["nginx.ingress.kubernetes.io/affinity"] == "cookie"
     assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
     assert "nginx.ingress.kubernetes.io/proxy-body-size" in annotations
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DATA_DIR": str(tmp_path),
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "chat.example.com",
+        "DEBUG": "false",
+        "HTTPS_ONLY": "true",
+        "HSTS_INCLUDE_SUBDOMAINS": "true",
+        "HSTS_PRELOAD": "true",
+        "LOG_FORMAT": "json",
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout
