@@ -16,7 +16,9 @@ round-robin to the processes (as a balancer would), for ``--duration`` seconds:
 
 The user is not an admin (admins skip the request limit) and the limit is set out of reach.
 Everything shares the machine's cores: the client, the upstream, the server processes,
-PostgreSQL and Redis, so read the ratio between the rows, not the absolute figures.
+PostgreSQL and Redis, so read the ratio between the rows, not the absolute figures. The
+server processes' CPU time per request (from /proc, all web processes together) does not
+depend on how busy the machine is: ``req/CPU-s`` is what one fully used core would serve.
 """
 
 from __future__ import annotations
@@ -40,8 +42,6 @@ from harness import (
     free_port,
     loadavg,
     mode,
-    print_header,
-    print_row,
     run_load,
 )
 
@@ -159,6 +159,30 @@ def scenarios(urls: list[str], read: list[str], write: list[str]) -> list[tuple[
     ]
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def row(label: str, concurrency: int, result: object, cpu_ms: float) -> None:
+    r = result
+    print(
+        f"{label:<24}{concurrency:>5}{r.rps:>9.1f}{r.p50 or 0:>9.1f}{r.p99 or 0:>9.1f}"  # type: ignore[attr-defined]
+        f"{r.errors:>7}{cpu_ms:>14.2f}{1000 / cpu_ms if cpu_ms else 0:>12.0f}",  # type: ignore[attr-defined]
+        flush=True,
+    )
+
+
+HEADER = (
+    f"{'scenario':<24}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>7}"
+    f"{'CPU ms/req':>14}{'req/CPU-s':>12}"
+)
+
+
 async def measure(
     urls: list[str],
     headers: dict[str, str],
@@ -166,10 +190,12 @@ async def measure(
     write: list[str],
     args: argparse.Namespace,
     label: str,
+    pids: list[int],
 ) -> int:
     errors = 0
     for concurrency in args.concurrency:
         for name, request in scenarios(urls, read, write):
+            before = cpu_seconds(pids)
             result = await run_load(
                 request,  # type: ignore[arg-type]
                 base_url=urls[0],
@@ -177,7 +203,8 @@ async def measure(
                 duration=args.duration,
                 headers=headers,
             )
-            print_row(f"{label} {name}", concurrency, result)
+            used = cpu_seconds(pids) - before
+            row(f"{label} {name}", concurrency, result, 1000 * used / max(result.requests, 1))
             errors += result.errors
     return errors
 
@@ -202,7 +229,8 @@ def main() -> None:
     upstream, upstream_url = upstream_process()
     errors = 0
     try:
-        print_header()
+        print(HEADER)
+        print("-" * len(HEADER))
         for count in args.processes:
             env = {
                 **BENCH_ENV,
@@ -223,9 +251,10 @@ def main() -> None:
                 logs=logs,
             )
             with launcher.start():
+                pids = [p.popen.pid for p in launcher.processes.values() if p.popen]
                 headers, read, write = prepare(launcher.urls[0])
                 errors += asyncio.run(
-                    measure(launcher.urls, headers, read, write, args, f"{count}p")
+                    measure(launcher.urls, headers, read, write, args, f"{count}p", pids)
                 )
     finally:
         upstream.terminate()
