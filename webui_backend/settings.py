@@ -387,7 +387,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True  # acks_late jobs of a killed worker ru
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING too
 # An unacknowledged job of a worker that died without a word is handed out again after this.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", default=3600, minimum=60)
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", default=3600, minimum=5)
 }
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto: redirect to https, secure
 # cookies, HSTS. The probes' routes stay reachable over plain HTTP.
