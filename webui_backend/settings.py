@@ -381,7 +381,6 @@ SHUTDOWN_TIMEOUT = env_int("SHUTDOWN_TIMEOUT", default=25, minimum=0)
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(
     env_int("WORKER_SHUTDOWN_TIMEOUT", default=60, minimum=0)
 )
-CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a job waits in Redis, not in a busy worker's memory
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # acks_late jobs of a killed worker run again
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING too
