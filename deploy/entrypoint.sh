@@ -14,6 +14,9 @@ case "$role" in
             --websocket-max-message-size=16777216 --websocket-max-frame-size=16777216 \
             --application-close-timeout 30 "$@" webui_backend.asgi:application ;;
     worker)
+        # SIGTERM: wait WORKER_SHUTDOWN_TIMEOUT for running jobs, then requeue them (Celery's
+        # soft shutdown); a plain SIGTERM would wait for them without limit.
+        export REMAP_SIGTERM="${REMAP_SIGTERM:-SIGQUIT}"
         exec celery -A webui_backend worker -l "${LOG_LEVEL:-INFO}" \
             --concurrency "${WORKER_CONCURRENCY:-2}" --without-gossip --without-mingle "$@" ;;
     beat)

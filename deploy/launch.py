@@ -150,6 +150,10 @@ class Launcher:
             "--without-mingle",
             *self.worker_args,
         ]
+        # SIGTERM as Celery's cold shutdown with its soft-shutdown wait: running jobs get
+        # WORKER_SHUTDOWN_TIMEOUT seconds, then are cancelled and go back to the queue (a plain
+        # SIGTERM would wait for them without limit).
+        env = {"REMAP_SIGTERM": "SIGQUIT", **env}
         process = self._spawn(name, "worker", command, env)
         if wait:
             self._wait_ready(process, 60)
