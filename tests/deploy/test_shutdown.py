@@ -1,5 +1,6 @@
 """SIGTERM to a real web process (``python -m webui_backend.server``, daphne underneath)."""
 
+import asyncio
 import json
 import threading
 import time
@@ -8,8 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+import socketio
 import websockets
 import websockets.sync.client as ws_client
+from channels.db import database_sync_to_async
 
 from chats.models import Message
 from deploy.launch import Launcher
@@ -140,3 +143,31 @@ def test_a_chat_reply_cut_by_the_shutdown_limit_is_saved_as_incomplete(
     assert reply.text  # what came before the cut is kept
     assert reply.text == tokens(stream)
     assert Generation.objects.get(response_message_id="cut-reply").status == "incomplete"
+
+
+async def test_sigterm_tells_socketio_clients_to_reconnect(
+    make_cluster: Callable[..., Launcher],
+) -> None:
+    cluster = await asyncio.to_thread(make_cluster, web=1, workers=0, beat=False)
+    (url,) = cluster.urls
+    user = await database_sync_to_async(UserFactory)(email="sio-restart@example.com")
+    client = socketio.AsyncClient(reconnection=True, reconnection_delay=5)
+    hints: list[dict[str, Any]] = []
+    reasons: list[str] = []
+    client.on("reconnect", hints.append)
+    client.on("disconnect", reasons.append)
+    await client.connect(url, auth={"token": token_for(user)}, transports=["websocket"])
+    try:
+        cluster.signal("web-0", 15)
+        deadline = time.monotonic() + 10
+        while not reasons:
+            assert time.monotonic() < deadline, "the client was never disconnected"
+            await asyncio.sleep(0.05)
+    finally:
+        await client.shutdown()  # stop its reconnection attempts
+    exit_code = await asyncio.to_thread(cluster.wait, "web-0", 20)
+
+    assert [h["reason"] for h in hints] == ["server_restart"]
+    # A lost transport, not a server-side disconnect: Socket.IO clients reconnect by themselves.
+    assert reasons == [client.reason.TRANSPORT_ERROR]
+    assert exit_code == 0
