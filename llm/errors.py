@@ -86,3 +86,9 @@ class ToolRoundsExceeded(AppError):
     status_code = status.HTTP_502_BAD_GATEWAY
     default_detail = "The model kept calling tools past the limit of rounds without answering."
     default_code = "tool_rounds_exceeded"
+
+
+class ServerRestarting(AppError):
+    status_code = 503
+    default_detail = "The server restarted before the reply was complete."
+    default_code = "server_restarting"

@@ -20,12 +20,15 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 
+from llm.errors import ServerRestarting
 from llm.models import Generation
 from llm.services import turn_finish, turn_publish_delta
 from llm.upstream import Upstream, completion_call, completion_stream
 from users.models import ApiKey, User
 from users.services import usage_record
+from webui_backend import lifecycle
 from webui_backend.errors import AppError
+from webui_backend.metrics import ACTIVE_COMPLETIONS
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -236,6 +239,10 @@ class Pump:
                 self.take_answer(body)
         except AppError as exc:
             progress.error = exc
+        except asyncio.CancelledError:
+            if lifecycle.draining():  # the server stops: the reply is saved as incomplete
+                progress.error = ServerRestarting()
+            raise
         finally:
             # Also on cancellation (the client left a turn without a chat): what was generated
             # is still counted.
@@ -292,6 +299,7 @@ class Pump:
 
 def _turn_done(task: asyncio.Task[Progress]) -> None:
     _running.discard(task)
+    ACTIVE_COMPLETIONS.labels(getattr(task, "stream_label", "false")).dec()
     if not task.cancelled() and task.exception() is not None:
         logger.error("a completion turn failed to finish", exc_info=task.exception())
 
@@ -300,5 +308,8 @@ def turn_start(turn: Turn) -> tuple[Pump, asyncio.Task[Progress]]:
     pump = Pump(turn)
     task = asyncio.create_task(pump.run())
     _running.add(task)
+    task.stream_label = "true" if turn.stream else "false"  # type: ignore[attr-defined]
+    ACTIVE_COMPLETIONS.labels(task.stream_label).inc()  # type: ignore[attr-defined]
     task.add_done_callback(_turn_done)
+    lifecycle.track(task)  # a graceful shutdown lets it finish first
     return pump, task

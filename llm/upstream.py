@@ -32,6 +32,7 @@ from llm.errors import (
     UpstreamUnavailable,
 )
 from llm.models import Connection
+from webui_backend.metrics import UpstreamCall
 
 logger = logging.getLogger(__name__)
 
@@ -352,20 +353,29 @@ def translate(exc: Exception) -> Exception:
 
 async def completion_call(upstream: Upstream, payload: dict[str, Any]) -> dict[str, Any]:
     """A non-streaming completion: the upstream's JSON answer, or an upstream fault."""
+    call = UpstreamCall(upstream.name)
     try:
-        response = await http_client().post(
-            upstream.chat_url, json=payload, headers=upstream.headers, timeout=upstream.timeouts()
-        )
-    except httpx.HTTPError as exc:
-        raise translate(exc) from exc
-    if response.status_code >= 400:
-        raise fault_for_status(response, response.content)
-    try:
-        body = response.json()
-    except ValueError:
-        raise UpstreamInvalidResponse("The model server's answer is not JSON.") from None
-    if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
-        raise UpstreamInvalidResponse("The model server's answer has no choices.")
+        try:
+            response = await http_client().post(
+                upstream.chat_url,
+                json=payload,
+                headers=upstream.headers,
+                timeout=upstream.timeouts(),
+            )
+        except httpx.HTTPError as exc:
+            raise translate(exc) from exc
+        call.answered()
+        if response.status_code >= 400:
+            raise fault_for_status(response, response.content)
+        try:
+            body = response.json()
+        except ValueError:
+            raise UpstreamInvalidResponse("The model server's answer is not JSON.") from None
+        if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+            raise UpstreamInvalidResponse("The model server's answer has no choices.")
+    except Exception as exc:
+        call.failed(exc)
+        raise
     return body
 
 
@@ -408,6 +418,7 @@ async def completion_stream(
     ends without ``[DONE]`` is UpstreamStreamCut. Closing the generator closes the upstream
     request at once (how a client's disconnect cancels it).
     """
+    call = UpstreamCall(upstream.name)
     try:
         async with http_client().stream(
             "POST",
@@ -416,6 +427,7 @@ async def completion_stream(
             headers=upstream.headers,
             timeout=upstream.timeouts(),
         ) as response:
+            call.answered()
             if response.status_code >= 400:
                 raise fault_for_status(response, await response.aread())
             buffer = b""
@@ -436,7 +448,12 @@ async def completion_stream(
             if chunk is not None:
                 yield chunk
     except httpx.HTTPError as exc:
+        call.failed(translate(exc))
         raise translate(exc) from exc
+    except Exception as exc:
+        call.failed(exc)
+        raise
+    call.failed(UpstreamStreamCut())
     raise UpstreamStreamCut()
 
 

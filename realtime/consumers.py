@@ -17,8 +17,10 @@ from django.conf import settings
 
 from realtime.sessions import FloodError, Session, TooManyConnections, error_payload
 from users.authentication import socket_credential
+from webui_backend.lifecycle import RESTART_CLOSE_CODE
 
 AUTH_TIMEOUT = 10  # seconds a connection may stay open without authenticating
+RECONNECT_HINT = {"reason": "server_restart", "detail": "Reconnect.", "retry_after_ms": 1000}
 
 
 class EventsConsumer(AsyncWebsocketConsumer):
@@ -82,7 +84,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self._error(error_payload(exc))
             await self.close(code=4401)
             return
-        session = Session(credential, send=self._frame, close=self.close)
+        session = Session(credential, send=self._frame, close=self.close, reconnect=self._restart)
         try:
             await session.start()
         except TooManyConnections:
@@ -94,6 +96,10 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         await self._frame("authenticated", {"user_id": str(credential.user.pk)})
+
+    async def _restart(self) -> None:
+        await self._frame("reconnect", RECONNECT_HINT)
+        await self.close(code=RESTART_CLOSE_CODE)
 
     async def _close_unless_authenticated(self) -> None:
         await asyncio.sleep(AUTH_TIMEOUT)

@@ -22,8 +22,10 @@ from django.core.cache import cache
 from rest_framework import exceptions as drf_exceptions
 
 from realtime.events import chat_room, is_replayable, publish, room_group, user_room
+from realtime.watch import session_opened
 from users.authentication import SocketCredential
 from users.models import User
+from webui_backend.metrics import OPEN_SOCKETS
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +100,19 @@ def _connections_key(user_id: Any) -> str:
 
 
 class Session:
-    def __init__(self, credential: SocketCredential, *, send: Send, close: Close) -> None:
+    def __init__(
+        self,
+        credential: SocketCredential,
+        *,
+        send: Send,
+        close: Close,
+        reconnect: Close | None = None,
+    ) -> None:
         self.credential = credential
         self.user = credential.user
         self._send = send
         self._close = close
+        self._reconnect = reconnect or close  # close so that the client's library reconnects
         self.channel = ""
         self.rooms: dict[str, int] = {}  # room -> last sequence number delivered
         self._lock = asyncio.Lock()
@@ -111,6 +121,7 @@ class Session:
             settings.REALTIME_EVENTS_PER_SECOND, settings.REALTIME_EVENT_BURST
         )
         self._counted = False
+        self._open = False
         self.closed = False
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -127,6 +138,14 @@ class Session:
         self.channel = await layer.new_channel()
         await layer.group_add(room_group(user_room(self.user.pk)), self.channel)
         self._forwarder = asyncio.create_task(self._forward())
+        OPEN_SOCKETS.inc()
+        self._open = True
+        session_opened(self)
+
+    async def reconnect(self) -> None:
+        """Ask the client to connect again (this process lost its rooms: Redis restarted)."""
+        if not self.closed:
+            await self._reconnect()
 
     async def stop(self) -> None:
         """Leave every room (telling its members), stop forwarding, release the slot.
@@ -137,6 +156,8 @@ class Session:
         if self.closed:
             return
         self.closed = True
+        if self._open:
+            OPEN_SOCKETS.dec()
         if self._forwarder is not None:
             self._forwarder.cancel()
         steps = [self._leave(room) for room in list(self.rooms)]

@@ -7,8 +7,10 @@ import socketio
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from realtime.consumers import RECONNECT_HINT
 from realtime.sessions import FloodError, Session, TooManyConnections, error_payload
 from users.authentication import socket_credential
+from webui_backend.lifecycle import on_drain
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +38,18 @@ async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
     async def close() -> None:
         await sio.disconnect(sid)
 
-    session = Session(credential, send=send, close=close)
+    async def reconnect() -> None:
+        await sio.emit("reconnect", RECONNECT_HINT, to=sid)
+        # Drop the transport without a word: a Socket.IO disconnect, or engine.io's close
+        # packet, is taken as final by clients, a lost transport makes them all reconnect.
+        try:
+            socket = sio.eio._get_socket(sio.manager.eio_sid_from_sid(sid, "/"))
+        except KeyError:
+            return  # gone already
+        await socket.close(wait=False, abort=True)  # runs our disconnect handler
+        await socket.queue.put(None)  # ends the transport's writer, which closes it
+
+    session = Session(credential, send=send, close=close, reconnect=reconnect)
     try:
         await session.start()
     except TooManyConnections:
@@ -47,6 +60,18 @@ async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
             }
         ) from None
     sessions[sid] = session
+
+
+async def _sessions_release() -> None:
+    """On a graceful shutdown: release what sessions still open here hold (polling clients,
+    whose long polls were ended; websocket clients were told to reconnect and went)."""
+    for sid in list(sessions):
+        session = sessions.pop(sid, None)
+        if session is not None:
+            await session.stop()
+
+
+on_drain(_sessions_release)
 
 
 @sio.event

@@ -21,6 +21,7 @@ from realtime.sessions import db, events_after, last_seq, own_chat
 from users.authentication import request_authenticate
 from users.permissions import IsApprovedUser
 from webui_backend.errors import AppError, error_json_response
+from webui_backend.metrics import OPEN_EVENT_STREAMS
 
 KEEPALIVE_SECONDS = 15
 
@@ -69,6 +70,7 @@ async def _stream(room: str, since: int | None) -> AsyncIterator[bytes]:
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(room_group(room), channel)  # before reading the store: nothing slips by
+    OPEN_EVENT_STREAMS.inc()
     try:
         last = since if since is not None else await db(last_seq)(room)
         yield b"retry: 2000\n\n"
@@ -91,6 +93,7 @@ async def _stream(room: str, since: int | None) -> AsyncIterator[bytes]:
             yield sse_frame(seq, message["event"], message["data"])
             last = seq
     finally:
+        OPEN_EVENT_STREAMS.dec()
         await layer.group_discard(room_group(room), channel)
 
 

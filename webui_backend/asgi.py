@@ -23,4 +23,9 @@ channels_app = ProtocolTypeRouter(
         "websocket": SameOriginOrAllowed(URLRouter(websocket_urlpatterns)),
     }
 )
-application = socketio.ASGIApp(sio, other_asgi_app=channels_app, socketio_path="socket.io")
+from webui_backend.lifecycle import GracefulApp  # noqa: E402
+
+# GracefulApp: connections counted and drained on shutdown (webui_backend.server).
+application = GracefulApp(
+    socketio.ASGIApp(sio, other_asgi_app=channels_app, socketio_path="socket.io")
+)

@@ -6,10 +6,12 @@ handlers all come out in this shape.
 """
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -56,6 +58,12 @@ class PayloadTooLarge(AppError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "payload_too_large"
+
+
+class DatabaseUnavailable(AppError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable; retry shortly."
+    default_code = "database_unavailable"
 
 
 class RateLimited(AppError):
@@ -186,4 +194,11 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
+    # Called inside the except block of the unhandled error: a database that cannot be reached
+    # (restarting, failing over, pool exhausted) is a 503 to retry, not a server fault.
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        error = DatabaseUnavailable
+        response = _json_error(503, error.default_detail, error.default_code)
+        response["Retry-After"] = "2"
+        return response
     return _json_error(500, "An internal error occurred.", "server_error")

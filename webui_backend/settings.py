@@ -6,10 +6,12 @@ PostgreSQL; REDIS_URL moves the cache, the channel layer and the Celery broker t
 together. Every variable is listed in README.md and deploy/env.example.
 """
 
+import importlib.util
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from webui_backend.env import (
     env_bool,
@@ -21,6 +23,7 @@ from webui_backend.env import (
     env_str,
     secret_key_from,
 )
+from webui_backend.observability import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("DATA_DIR") or BASE_DIR / "data").resolve()
@@ -60,6 +63,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webui_backend.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -416,16 +420,65 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django.request": {"level": "ERROR"}},
-}
-
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
     X_FRAME_OPTIONS = "DENY"
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Deployment: logs, metrics, shutdown, HTTPS, file storage (docs/operations.md) ----------
+# Logs: one JSON object per line (json) or plain text; both carry the request id.
+LOG_FORMAT = env_choice("LOG_FORMAT", default="text", choices={"text", "json"})
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO").upper())
+ACCESS_LOG = env_bool("ACCESS_LOG", default=True)  # one line per request, from the middleware
+# GET /metrics wants "Authorization: Bearer <METRICS_TOKEN>"; unset, the route is a 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Seconds a web process lets requests and streams finish after SIGTERM (webui_backend.server),
+# and a worker its running jobs (then they go back to the queue).
+SHUTDOWN_TIMEOUT = env_int("SHUTDOWN_TIMEOUT", default=25, minimum=0)
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(
+    env_int("WORKER_SHUTDOWN_TIMEOUT", default=60, minimum=0)
+)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a job waits in Redis, not in a busy worker's memory
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # acks_late jobs of a killed worker run again
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING too
+# An unacknowledged job of a worker that died without a word is handed out again after this.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", default=3600, minimum=5)
+}
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto: redirect to https, secure
+# cookies, HSTS. The probes' routes stay reachable over plain HTTP.
+HTTPS_ONLY = env_bool("HTTPS_ONLY", default=False)
+if HTTPS_ONLY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", default=31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", default=False)
+# Uploaded files: the local folder (MEDIA_ROOT) or an S3-compatible bucket (django-storages,
+# `pip install "webui-backend[s3]"`; credentials from AWS_* variables or the instance role).
+STORAGE_BACKEND = env_choice("STORAGE_BACKEND", default="local", choices={"local", "s3"})
+if STORAGE_BACKEND == "s3":
+    if not env_str("S3_BUCKET") or importlib.util.find_spec("storages") is None:
+        raise ImproperlyConfigured(
+            "STORAGE_BACKEND=s3 needs S3_BUCKET and django-storages "
+            '(pip install "webui-backend[s3]")'
+        )
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("S3_BUCKET"),
+            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,  # MinIO, R2, Ceph, ...
+            "region_name": env_str("S3_REGION") or None,
+            "location": env_str("S3_PREFIX"),
+            "access_key": env_str("S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("S3_SECRET_ACCESS_KEY") or None,
+            "addressing_style": env_choice(
+                "S3_ADDRESSING_STYLE", default="auto", choices={"auto", "path", "virtual"}
+            ),
+            "default_acl": None,
+            "querystring_auth": True,  # files are private: links are signed
+            "file_overwrite": False,
+        },
+    }

@@ -7,6 +7,7 @@ from drf_spectacular.views import (
 )
 
 from webui_backend.health import HealthApi, VersionApi
+from webui_backend.metrics import metrics_view
 
 api_patterns = [
     path("", include("users.urls")),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="swagger-ui"),
     path("redoc", SpectacularRedocView.as_view(url_name="openapi-schema"), name="redoc"),
     path("health", HealthApi.as_view(), name="health"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,0 +1,86 @@
+"""daphne with a graceful shutdown: ``python -m webui_backend.server [daphne's options] APP``.
+
+Same options as the ``daphne`` command. daphne itself stops at once on SIGTERM (its reactor
+cancels every application instance). Here SIGTERM and SIGINT instead (1) stop listening, so a
+load balancer's next connection goes elsewhere, (2) drain the application
+(``webui_backend.lifecycle.drain``: sockets closed with a reconnect hint, running requests and
+streams given ``SHUTDOWN_TIMEOUT`` seconds), then (3) stop. A second signal stops at once.
+
+Without ``--access-log`` the access lines come from the request middleware (with the route
+and request id, in the configured LOG_FORMAT) instead of daphne's own.
+"""
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+from twisted.internet import reactor
+
+logger = logging.getLogger("webui_backend.server")
+
+
+class GracefulServer(Server):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["signal_handlers"] = False
+        self._ready = kwargs.pop("ready_callable", None)
+        kwargs["ready_callable"] = self._install_signal_handlers
+        super().__init__(*args, **kwargs)
+        self.ports: list[Any] = []
+        self.stopping = False
+
+    def listen_success(self, port: Any) -> None:
+        self.ports.append(port)
+        super().listen_success(port)
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_event_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        if self._ready is not None:
+            self._ready()
+
+    def _on_signal(self, sig: int) -> None:
+        if self.stopping:
+            logger.warning("second %s: stopping now", signal.Signals(sig).name)
+            self.stop()
+            return
+        self.stopping = True
+        logger.info("%s: shutting down gracefully", signal.Signals(sig).name)
+        self._shutdown_task = asyncio.ensure_future(self._shutdown())
+
+    async def _shutdown(self) -> None:
+        from django.conf import settings
+
+        from webui_backend.lifecycle import drain
+
+        try:
+            for port in self.ports:
+                port.stopListening()
+            await drain(settings.SHUTDOWN_TIMEOUT)
+        except Exception:
+            logger.exception("graceful shutdown failed; stopping now")
+        finally:
+            reactor.callLater(0, self.stop)
+
+
+class GracefulCommandLine(CommandLineInterface):
+    server_class = GracefulServer
+
+    def run(self, args: list[str]) -> None:
+        if "--access-log" not in " ".join(args):
+            args = [*args, "--access-log", os.devnull]
+        super().run(args)
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webui_backend.settings")
+    GracefulCommandLine().run(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
