@@ -134,6 +134,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The queue (a Redis list) jobs go to and workers take from: deployments sharing one Redis
+# database keep apart by giving each its own.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE = {
     "prune-room-events": {"task": "realtime.tasks.room_events_prune_task", "schedule": 3600.0},
 }

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ def cluster_env(**extra: str) -> dict[str, str]:
         "REALTIME_PING_TIMEOUT": "5",
         "METRICS_TOKEN": "metrics-secret",
         "LOG_FORMAT": "json",
+        # A queue of its own: no other cluster's worker, nor the e2e tests' workers, takes its jobs.
+        "CELERY_QUEUE": f"cluster-{uuid.uuid4().hex[:8]}",
         **extra,
     }
 
