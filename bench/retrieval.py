@@ -403,7 +403,7 @@ def memory(args: argparse.Namespace) -> None:
                 print(f"web process after sign-up and a request: {rss_mib(server.pid):.0f} MiB")
                 # An indexed file, made by another process (as a worker would).
                 script = (
-                    "from users.models import User; from tests.retrieval.conftest import *;"
+                    "from users.models import User;"
                     "from knowledge.models import File, Knowledge;"
                     "from retrieval.indexing import Page, file_index;"
                     f"u = User.objects.get(email='{email}');"

@@ -316,7 +316,7 @@ CHUNK_OVERLAP = env_int("CHUNK_OVERLAP", default=30, minimum=0)
 # Embedded default: megabytes of vectors each process keeps in memory (least recently used out).
 RAG_VECTOR_CACHE_MB = env_int("RAG_VECTOR_CACHE_MB", default=512, minimum=1)
 # pgvector: scopes of at most this many chunks are scanned exactly, larger ones use HNSW.
-RAG_EXACT_SCAN_MAX_CHUNKS = env_int("RAG_EXACT_SCAN_MAX_CHUNKS", default=20_000, minimum=0)
+RAG_EXACT_SCAN_MAX_CHUNKS = env_int("RAG_EXACT_SCAN_MAX_CHUNKS", default=5_000, minimum=0)
 RAG_HNSW_EF_SEARCH = env_int("RAG_HNSW_EF_SEARCH", default=100, minimum=10)
 # Web search: SearxNG's search URL (e.g. http://searxng:8080/search); empty: web search is off.
 SEARXNG_QUERY_URL = env_str("SEARXNG_QUERY_URL").split("?")[0]
