@@ -377,10 +377,16 @@ def throughput(args: argparse.Namespace) -> None:
             f"{len(pieces)} chunks of {tokens:.0f} tokens on average, torch threads {threads}: "
             f"{len(pieces) / elapsed:.1f} chunks/s"
         )
-    started = time.perf_counter()
-    for _ in range(50):
-        embedder.embed(["How do I work remotely on the company network?"])
-    print(f"one query embedding: {(time.perf_counter() - started) / 50 * 1000:.1f} ms")
+        times = []
+        for _ in range(50):
+            started = time.perf_counter()
+            embedder.embed(["How do I work remotely on the company network?"])
+            times.append((time.perf_counter() - started) * 1000)
+        print(
+            f"one query embedding, torch threads {threads}: p50 {percentile(times, 50):.1f} ms, "
+            f"p99 {percentile(times, 99):.1f} ms"
+        )
+    print(f"load average at the end: {loadavg()}")
 
 
 # --- memory ---------------------------------------------------------------------------------

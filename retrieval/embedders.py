@@ -99,8 +99,10 @@ def _sentence_transformer(path: str) -> Any:
             # Never the hub: the model is a folder on disk.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            import torch
             from sentence_transformers import SentenceTransformer
 
+            torch.set_num_threads(settings.RAG_EMBEDDING_THREADS)
             started = time.monotonic()
             model = SentenceTransformer(path, device="cpu", local_files_only=True)
             logger.info("loaded embedding model %s in %.1fs", path, time.monotonic() - started)
