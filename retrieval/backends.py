@@ -11,6 +11,7 @@ engine's own relevance (bm25 / ts_rank_cd) for words.
 """
 
 import hashlib
+import logging
 import re
 import threading
 import uuid
@@ -25,6 +26,9 @@ from django.db import connection, transaction
 
 from retrieval.fields import vector_literal
 from retrieval.models import Chunk, FileIndex
+
+logger = logging.getLogger(__name__)
+HNSW_MAX_DIM = 2000
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # PostgreSQL's English stop words (its `english` text search configuration drops the same), so
@@ -350,10 +354,18 @@ class PgvectorIndex:
         return "retrieval_chunk_hnsw_" + hashlib.sha1(f"{model}|{dim}".encode()).hexdigest()[:16]  # noqa: S324
 
     def prepare(self, *, model: str, dim: int) -> None:
-        """Make sure the model's partial HNSW index exists (created once, by the first file)."""
+        """Make sure the model's partial HNSW index exists (created once, by the first file).
+
+        pgvector's HNSW takes at most 2,000 dimensions: a larger model gets no index, and its
+        searches scan the scope's rows exactly (correct, slower for large scopes)."""
         with self._lock:
             if (model, dim) in self._prepared:
                 return
+        if dim > HNSW_MAX_DIM:
+            logger.warning("embedding model %s has %d dimensions: no HNSW index", model, dim)
+            with self._lock:
+                self._prepared.add((model, dim))
+            return
         with connection.cursor() as cursor:
             literal = model.replace("'", "''")
             cursor.execute(
