@@ -35,6 +35,9 @@ LEXICAL_MIN_RELATIVE = 0.5
 # Candidates each side brings to the fusion, per result asked for (at least CANDIDATES_MIN).
 CANDIDATES_PER_RESULT = 4
 CANDIDATES_MIN = 20
+TOP_K_MAX = 50
+# The embedding model reads its first 256 tokens anyway; the lexical side gets this much.
+QUERY_MAX_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,8 @@ def chunks_search(
     KnowledgeNotFound / FileNotFound (404). Files in scope that are not indexed with the current
     embedding model yet are searched without (``pending_file_ids`` lists them). Raises
     EmbeddingUnavailable (502) when the query cannot be embedded."""
+    top_k = max(1, min(int(top_k), TOP_K_MAX))
+    query = query[:QUERY_MAX_CHARS]  # callers other than the API (completions) pass whole messages
     scope = scope_resolve(user=user, knowledge_ids=knowledge_ids, file_ids=file_ids)
     if not scope:
         return SearchResult(hits=[], pending_file_ids=[])
