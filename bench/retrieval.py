@@ -368,7 +368,7 @@ def throughput(args: argparse.Namespace) -> None:
     print(f"model load: {time.perf_counter() - started:.1f} s")
     import torch
 
-    for threads in sorted({1, torch.get_num_threads()}):
+    for threads in sorted({1, os.cpu_count() or 1}):
         torch.set_num_threads(threads)
         started = time.perf_counter()
         embedder.embed([p.text for p in pieces])
