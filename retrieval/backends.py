@@ -395,17 +395,23 @@ class PgvectorIndex:
             f"ORDER BY embedding::vector({dim}) <=> %s::vector({dim}) LIMIT %s"
         )
         params = [literal, model, [f.file_id for f in files], literal, limit]
+        if total <= settings.RAG_EXACT_SCAN_MAX_CHUNKS:
+            # A small scope: read its rows by the file index and sort them exactly.
+            knobs = {"enable_indexscan": "off"}
+        else:
+            # HNSW with a filter: keep scanning the graph until enough rows pass it (pgvector
+            # 0.8's iterative scans).
+            ef_search = max(settings.RAG_HNSW_EF_SEARCH, 2 * limit)
+            knobs = {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": str(ef_search)}
         with transaction.atomic(), connection.cursor() as cursor:
-            if total <= settings.RAG_EXACT_SCAN_MAX_CHUNKS:
-                # A small scope: read its rows by the file index and sort them exactly.
-                cursor.execute("SET LOCAL enable_indexscan = off")
-            else:
-                # HNSW with a filter: keep scanning the graph until enough rows pass it.
-                cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                ef_search = max(settings.RAG_HNSW_EF_SEARCH, 2 * limit)
-                cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+            for name, value in knobs.items():
+                cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
             cursor.execute(sql, params)
             rows = [(int(r[0]), float(r[1])) for r in cursor.fetchall()]
+            # Transaction-local, but a caller's outer transaction would keep them: undo (an
+            # error instead rolls the savepoint, and them, back).
+            for name in knobs:
+                cursor.execute(f"SET LOCAL {name} TO DEFAULT")
         rows.sort(key=lambda r: -r[1])  # relaxed order: nearly sorted
         return rows
 
