@@ -124,7 +124,8 @@ def ranked_chunks(
         ranking = index.lexical_search(model=model, query=query, files=files, limit=limit)
         top = ranking[0][1] if ranking else 1.0
         return [(cid, s / top if top > 0 else 0.0) for cid, s in ranking]
-    assert vector is not None  # noqa: S101
+    if vector is None:
+        raise ValueError("vector and hybrid ranking need the query's vector")
     if mode == "vector":
         ranking = index.vector_search(model=model, vector=vector, files=files, limit=limit)
         return [(cid, min(1.0, max(0.0, s))) for cid, s in ranking]
