@@ -167,7 +167,7 @@ def chunks_search(
     pending = [f for f in scope if f not in indexed]
     if not indexed or not query.strip():
         return SearchResult(hits=[], pending_file_ids=pending)
-    vector = embedder.embed([query])[0]
+    vector = embedder.for_query().embed([query])[0]
     dims = set(FileIndex.objects.filter(file_id__in=list(indexed)).values_list("dim", flat=True))
     if dims and dims != {len(vector)}:
         raise EmbeddingUnavailable(

@@ -174,3 +174,24 @@ def test_a_model_too_wide_for_hnsw_is_still_searchable(
     )
 
     assert [r["content"] for r in response.json()["results"]] == ["wide vectors of many dimensions"]
+
+
+def test_a_search_waits_less_than_indexing_for_a_hanging_server(
+    owner: User,
+    make_file: Callable[..., File],
+    openai_engine: EmbeddingsServer,
+    client_of: Callable[[User], APIClient],
+    settings: Any,
+) -> None:
+    file = make_file(owner)
+    file_index(file=file, pages=[Page("some indexed words")])
+    settings.RAG_EMBEDDING_RETRIES = 5  # indexing would try six times
+    openai_engine.fault = "hang"
+    openai_engine.requests.clear()
+
+    response = client_of(owner).post(
+        URL, {"query": "words", "file_ids": [str(file.pk)]}, format="json"
+    )
+
+    assert response.status_code == 502
+    assert len(openai_engine.requests) == 2  # one try and one retry
