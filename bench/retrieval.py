@@ -368,7 +368,7 @@ def throughput(args: argparse.Namespace) -> None:
     print(f"model load: {time.perf_counter() - started:.1f} s")
     import torch
 
-    for threads in sorted({1, torch.get_num_threads()}):
+    for threads in sorted({1, os.cpu_count() or 1}):
         torch.set_num_threads(threads)
         started = time.perf_counter()
         embedder.embed([p.text for p in pieces])
@@ -377,10 +377,16 @@ def throughput(args: argparse.Namespace) -> None:
             f"{len(pieces)} chunks of {tokens:.0f} tokens on average, torch threads {threads}: "
             f"{len(pieces) / elapsed:.1f} chunks/s"
         )
-    started = time.perf_counter()
-    for _ in range(50):
-        embedder.embed(["How do I work remotely on the company network?"])
-    print(f"one query embedding: {(time.perf_counter() - started) / 50 * 1000:.1f} ms")
+        times = []
+        for _ in range(50):
+            started = time.perf_counter()
+            embedder.embed(["How do I work remotely on the company network?"])
+            times.append((time.perf_counter() - started) * 1000)
+        print(
+            f"one query embedding, torch threads {threads}: p50 {percentile(times, 50):.1f} ms, "
+            f"p99 {percentile(times, 99):.1f} ms"
+        )
+    print(f"load average at the end: {loadavg()}")
 
 
 # --- memory ---------------------------------------------------------------------------------
@@ -403,7 +409,7 @@ def memory(args: argparse.Namespace) -> None:
                 print(f"web process after sign-up and a request: {rss_mib(server.pid):.0f} MiB")
                 # An indexed file, made by another process (as a worker would).
                 script = (
-                    "from users.models import User; from tests.retrieval.conftest import *;"
+                    "from users.models import User;"
                     "from knowledge.models import File, Knowledge;"
                     "from retrieval.indexing import Page, file_index;"
                     f"u = User.objects.get(email='{email}');"

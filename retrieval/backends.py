@@ -11,6 +11,7 @@ engine's own relevance (bm25 / ts_rank_cd) for words.
 """
 
 import hashlib
+import logging
 import re
 import threading
 import uuid
@@ -25,6 +26,9 @@ from django.db import connection, transaction
 
 from retrieval.fields import vector_literal
 from retrieval.models import Chunk, FileIndex
+
+logger = logging.getLogger(__name__)
+HNSW_MAX_DIM = 2000
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # PostgreSQL's English stop words (its `english` text search configuration drops the same), so
@@ -350,10 +354,18 @@ class PgvectorIndex:
         return "retrieval_chunk_hnsw_" + hashlib.sha1(f"{model}|{dim}".encode()).hexdigest()[:16]  # noqa: S324
 
     def prepare(self, *, model: str, dim: int) -> None:
-        """Make sure the model's partial HNSW index exists (created once, by the first file)."""
+        """Make sure the model's partial HNSW index exists (created once, by the first file).
+
+        pgvector's HNSW takes at most 2,000 dimensions: a larger model gets no index, and its
+        searches scan the scope's rows exactly (correct, slower for large scopes)."""
         with self._lock:
             if (model, dim) in self._prepared:
                 return
+        if dim > HNSW_MAX_DIM:
+            logger.warning("embedding model %s has %d dimensions: no HNSW index", model, dim)
+            with self._lock:
+                self._prepared.add((model, dim))
+            return
         with connection.cursor() as cursor:
             literal = model.replace("'", "''")
             cursor.execute(
@@ -383,17 +395,23 @@ class PgvectorIndex:
             f"ORDER BY embedding::vector({dim}) <=> %s::vector({dim}) LIMIT %s"
         )
         params = [literal, model, [f.file_id for f in files], literal, limit]
+        if total <= settings.RAG_EXACT_SCAN_MAX_CHUNKS:
+            # A small scope: read its rows by the file index and sort them exactly.
+            knobs = {"enable_indexscan": "off"}
+        else:
+            # HNSW with a filter: keep scanning the graph until enough rows pass it (pgvector
+            # 0.8's iterative scans).
+            ef_search = max(settings.RAG_HNSW_EF_SEARCH, 2 * limit)
+            knobs = {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": str(ef_search)}
         with transaction.atomic(), connection.cursor() as cursor:
-            if total <= settings.RAG_EXACT_SCAN_MAX_CHUNKS:
-                # A small scope: read its rows by the file index and sort them exactly.
-                cursor.execute("SET LOCAL enable_indexscan = off")
-            else:
-                # HNSW with a filter: keep scanning the graph until enough rows pass it.
-                cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                ef_search = max(settings.RAG_HNSW_EF_SEARCH, 2 * limit)
-                cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+            for name, value in knobs.items():
+                cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
             cursor.execute(sql, params)
             rows = [(int(r[0]), float(r[1])) for r in cursor.fetchall()]
+            # Transaction-local, but a caller's outer transaction would keep them: undo (an
+            # error instead rolls the savepoint, and them, back).
+            for name in knobs:
+                cursor.execute(f"SET LOCAL {name} TO DEFAULT")
         rows.sort(key=lambda r: -r[1])  # relaxed order: nearly sorted
         return rows
 

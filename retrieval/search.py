@@ -35,6 +35,9 @@ LEXICAL_MIN_RELATIVE = 0.5
 # Candidates each side brings to the fusion, per result asked for (at least CANDIDATES_MIN).
 CANDIDATES_PER_RESULT = 4
 CANDIDATES_MIN = 20
+TOP_K_MAX = 50
+# The embedding model reads its first 256 tokens anyway; the lexical side gets this much.
+QUERY_MAX_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,8 @@ def ranked_chunks(
         ranking = index.lexical_search(model=model, query=query, files=files, limit=limit)
         top = ranking[0][1] if ranking else 1.0
         return [(cid, s / top if top > 0 else 0.0) for cid, s in ranking]
-    assert vector is not None  # noqa: S101
+    if vector is None:
+        raise ValueError("vector and hybrid ranking need the query's vector")
     if mode == "vector":
         ranking = index.vector_search(model=model, vector=vector, files=files, limit=limit)
         return [(cid, min(1.0, max(0.0, s))) for cid, s in ranking]
@@ -148,6 +152,8 @@ def chunks_search(
     KnowledgeNotFound / FileNotFound (404). Files in scope that are not indexed with the current
     embedding model yet are searched without (``pending_file_ids`` lists them). Raises
     EmbeddingUnavailable (502) when the query cannot be embedded."""
+    top_k = max(1, min(int(top_k), TOP_K_MAX))
+    query = query[:QUERY_MAX_CHARS]  # callers other than the API (completions) pass whole messages
     scope = scope_resolve(user=user, knowledge_ids=knowledge_ids, file_ids=file_ids)
     if not scope:
         return SearchResult(hits=[], pending_file_ids=[])
@@ -161,7 +167,7 @@ def chunks_search(
     pending = [f for f in scope if f not in indexed]
     if not indexed or not query.strip():
         return SearchResult(hits=[], pending_file_ids=pending)
-    vector = embedder.embed([query])[0]
+    vector = embedder.for_query().embed([query])[0]
     dims = set(FileIndex.objects.filter(file_id__in=list(indexed)).values_list("dim", flat=True))
     if dims and dims != {len(vector)}:
         raise EmbeddingUnavailable(
