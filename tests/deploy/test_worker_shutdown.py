@@ -13,7 +13,9 @@ from deploy.launch import Launcher
 from tests.deploy.tasks import slow_job_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
-WORKER = ["--pool=prefork", "--concurrency=1", "-I", "tests.deploy.tasks"]
+# A queue of their own: the session's other clusters run workers on the same Redis.
+QUEUE = "deploy-worker-shutdown"
+WORKER = ["--pool=prefork", "--concurrency=1", "-I", "tests.deploy.tasks", "-Q", QUEUE]
 
 
 def count(token: str, what: str) -> int:
@@ -32,7 +34,7 @@ def test_sigterm_lets_the_running_job_finish(make_cluster: Callable[..., Launche
         env={"WORKER_SHUTDOWN_TIMEOUT": "20"}, web=0, beat=False, worker_args=WORKER
     )
     token = secrets.token_hex(4)
-    slow_job_task.apply_async((token, 2.0), queue=cluster.env["CELERY_QUEUE"])
+    slow_job_task.apply_async((token, 2.0), queue=QUEUE)
     wait_until(lambda: count(token, "starts") == 1, 20, "the job never started")
 
     exit_code = cluster.terminate("worker-0", timeout=30)
@@ -48,7 +50,7 @@ def test_a_job_cut_by_the_shutdown_limit_runs_again_on_the_next_worker(
         env={"WORKER_SHUTDOWN_TIMEOUT": "1"}, web=0, beat=False, worker_args=WORKER
     )
     token = secrets.token_hex(4)
-    slow_job_task.apply_async((token, 4.0), queue=cluster.env["CELERY_QUEUE"])
+    slow_job_task.apply_async((token, 4.0), queue=QUEUE)
     wait_until(lambda: count(token, "starts") == 1, 20, "the job never started")
 
     cluster.signal("worker-0", signal.SIGTERM)
