@@ -25,6 +25,7 @@ from retrieval.errors import EmbeddingUnavailable
 logger = logging.getLogger(__name__)
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
+QUERY_TIMEOUT = 10.0  # seconds per try when a search embeds its query through a server
 
 
 class Embedder(Protocol):
@@ -34,6 +35,8 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
     def offsets(self, text: str) -> list[tuple[int, int]]: ...
+
+    def for_query(self) -> "Embedder": ...
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,10 @@ def _sentence_transformer(path: str) -> Any:
             # Never the hub: the model is a folder on disk.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            import torch
             from sentence_transformers import SentenceTransformer
 
+            torch.set_num_threads(settings.RAG_EMBEDDING_THREADS)
             started = time.monotonic()
             model = SentenceTransformer(path, device="cpu", local_files_only=True)
             logger.info("loaded embedding model %s in %.1fs", path, time.monotonic() - started)
@@ -139,6 +144,9 @@ class LocalEmbedder:
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
         return minilm_offsets(text)
+
+    def for_query(self) -> "LocalEmbedder":
+        return self
 
 
 # --- OpenAI-compatible ------------------------------------------------------------------------
@@ -225,6 +233,18 @@ class OpenAIEmbedder:
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
         return minilm_offsets(text)
+
+    def for_query(self) -> "OpenAIEmbedder":
+        """The same server for a user waiting on a search: one retry at most, at most
+        QUERY_TIMEOUT seconds a try (indexing, in the background, waits longer)."""
+        return OpenAIEmbedder(
+            model=self.model,
+            base_url=self.base_url,
+            api_key=self.api_key,
+            batch_size=self.batch_size,
+            timeout=min(self.timeout, QUERY_TIMEOUT),
+            retries=min(self.retries, 1),
+        )
 
 
 # --- the current one --------------------------------------------------------------------------

@@ -335,13 +335,17 @@ RAG_OPENAI_API_KEY = env_str("RAG_OPENAI_API_KEY")
 RAG_EMBEDDING_BATCH_SIZE = env_int("RAG_EMBEDDING_BATCH_SIZE", default=32, minimum=1)
 RAG_EMBEDDING_TIMEOUT = env_int("RAG_EMBEDDING_TIMEOUT", default=30, minimum=1)
 RAG_EMBEDDING_RETRIES = env_int("RAG_EMBEDDING_RETRIES", default=2, minimum=0)
+# CPU threads the local model uses per process (1: a query never takes every core of a busy
+# server; a dedicated indexing worker may use more).
+RAG_EMBEDDING_THREADS = env_int("RAG_EMBEDDING_THREADS", default=1, minimum=1)
 # Chunks, in tokens of the embedding model's tokenizer (MiniLM reads 256, two are [CLS]/[SEP]).
 CHUNK_SIZE = env_int("CHUNK_SIZE", default=250, minimum=16)
 CHUNK_OVERLAP = env_int("CHUNK_OVERLAP", default=30, minimum=0)
 # Embedded default: megabytes of vectors each process keeps in memory (least recently used out).
 RAG_VECTOR_CACHE_MB = env_int("RAG_VECTOR_CACHE_MB", default=512, minimum=1)
 # pgvector: scopes of at most this many chunks are scanned exactly, larger ones use HNSW.
-RAG_EXACT_SCAN_MAX_CHUNKS = env_int("RAG_EXACT_SCAN_MAX_CHUNKS", default=20_000, minimum=0)
+RAG_EXACT_SCAN_MAX_CHUNKS = env_int("RAG_EXACT_SCAN_MAX_CHUNKS", default=5_000, minimum=0)
+RAG_HNSW_EF_SEARCH = env_int("RAG_HNSW_EF_SEARCH", default=100, minimum=10)
 # Web search: SearxNG's search URL (e.g. http://searxng:8080/search); empty: web search is off.
 SEARXNG_QUERY_URL = env_str("SEARXNG_QUERY_URL").split("?")[0]
 WEB_SEARCH_RESULT_COUNT = env_int("WEB_SEARCH_RESULT_COUNT", default=5, minimum=1)

@@ -30,13 +30,14 @@ POSTGRES_FTS = [
     "ALTER TABLE retrieval_chunk ADD COLUMN tsv tsvector "
     "GENERATED ALWAYS AS (to_tsvector('english', content)) STORED",
     "CREATE INDEX retrieval_chunk_tsv ON retrieval_chunk USING gin (tsv)",
-    # The default model's HNSW index; another model's is made when its first file is indexed.
-    "CREATE INDEX IF NOT EXISTS retrieval_chunk_hnsw_default ON retrieval_chunk "
+    # The default model's HNSW index, named as PgvectorIndex.index_name names it; another
+    # model's is made when its first file is indexed.
+    "CREATE INDEX IF NOT EXISTS retrieval_chunk_hnsw_557b59ddcf920a2e ON retrieval_chunk "
     "USING hnsw ((embedding::vector(384)) vector_cosine_ops) "
     "WHERE model = 'local:all-MiniLM-L6-v2'",
     ]
 POSTGRES_FTS_DROP = [
-    "DROP INDEX IF EXISTS retrieval_chunk_hnsw_default",
+    "DROP INDEX IF EXISTS retrieval_chunk_hnsw_557b59ddcf920a2e",
     "DROP INDEX IF EXISTS retrieval_chunk_tsv",
     "ALTER TABLE retrieval_chunk DROP COLUMN IF EXISTS tsv",
     ]

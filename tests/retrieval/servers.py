@@ -13,11 +13,11 @@ from aiohttp import web
 DIM = 64
 
 
-def bag_of_words(text: str) -> list[float]:
+def bag_of_words(text: str, dim: int = DIM) -> list[float]:
     """A deterministic vector: each word adds to one hashed dimension (normalized)."""
-    vector = [0.0] * DIM
+    vector = [0.0] * dim
     for word in re.findall(r"\w+", text.lower()):
-        vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % DIM] += 1.0  # noqa: S324
+        vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % dim] += 1.0  # noqa: S324
     norm = math.sqrt(sum(x * x for x in vector)) or 1.0
     return [x / norm for x in vector]
 
@@ -78,6 +78,8 @@ class EmbeddingsServer(LoopbackServer):
     """``POST /v1/embeddings``. Faults: ``503`` (every time), ``garbage`` (HTML), ``short``
     (one vector too few), ``nan`` (a vector of NaN), ``401``, ``hang``, ``flaky`` (503 once)."""
 
+    dim = DIM
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/embeddings", self.embeddings)
@@ -97,11 +99,11 @@ class EmbeddingsServer(LoopbackServer):
         if fault == "hang":
             await asyncio.sleep(3600)
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        vectors = [bag_of_words(t) for t in texts]
+        vectors = [bag_of_words(t, self.dim) for t in texts]
         if fault == "short":
             vectors = vectors[:-1]
         if fault == "nan":
-            vectors[0] = [float("nan")] * DIM
+            vectors[0] = [float("nan")] * self.dim
         data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
         return web.json_response({"object": "list", "data": data, "model": body["model"]})
 

@@ -109,3 +109,11 @@ def test_deleting_the_file_or_the_user_removes_the_chunks(
     owner.delete()
     assert not Chunk.objects.exists()
     assert not FileIndex.objects.exists()
+
+
+def test_the_dashboard_counts_chunks(
+    admin_user: User, owner: User, indexed_file: Callable[..., File], client_of: Callable
+) -> None:
+    indexed_file(owner, PARAGRAPHS[0], PARAGRAPHS[1])
+    response = client_of(admin_user).get("/api/admin/stats")
+    assert response.json()["counts"]["chunks"] == 2

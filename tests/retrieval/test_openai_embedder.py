@@ -154,3 +154,44 @@ def test_files_of_another_model_are_pending_not_mixed(
 
     assert response.status_code == 200
     assert response.json() == {"results": [], "pending_file_ids": [str(local.pk)]}
+
+
+def test_a_model_too_wide_for_hnsw_is_still_searchable(
+    owner: User,
+    make_file: Callable[..., File],
+    openai_engine: EmbeddingsServer,
+    client_of: Callable[[User], APIClient],
+    settings: Any,
+) -> None:
+    openai_engine.dim = 2048  # pgvector's HNSW stops at 2,000 dimensions
+    settings.RAG_EMBEDDING_MODEL = "wide"
+    settings.RAG_EXACT_SCAN_MAX_CHUNKS = 0
+    file = make_file(owner)
+    file_index(file=file, pages=[Page("wide vectors of many dimensions")])
+
+    response = client_of(owner).post(
+        URL, {"query": "wide vectors", "file_ids": [str(file.pk)]}, format="json"
+    )
+
+    assert [r["content"] for r in response.json()["results"]] == ["wide vectors of many dimensions"]
+
+
+def test_a_search_waits_less_than_indexing_for_a_hanging_server(
+    owner: User,
+    make_file: Callable[..., File],
+    openai_engine: EmbeddingsServer,
+    client_of: Callable[[User], APIClient],
+    settings: Any,
+) -> None:
+    file = make_file(owner)
+    file_index(file=file, pages=[Page("some indexed words")])
+    settings.RAG_EMBEDDING_RETRIES = 5  # indexing would try six times
+    openai_engine.fault = "hang"
+    openai_engine.requests.clear()
+
+    response = client_of(owner).post(
+        URL, {"query": "words", "file_ids": [str(file.pk)]}, format="json"
+    )
+
+    assert response.status_code == 502
+    assert len(openai_engine.requests) == 2  # one try and one retry

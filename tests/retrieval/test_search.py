@@ -127,3 +127,44 @@ def test_search_queries_stay_constant(
         return len(queries)
 
     assert count(knowledge_ids=[str(small.pk)]) == count(knowledge_ids=[str(parts.pk)])
+
+
+def test_the_default_models_hnsw_index_is_the_one_migration_made() -> None:
+    from retrieval.backends import PgvectorIndex
+
+    name = PgvectorIndex.index_name("local:all-MiniLM-L6-v2", 384)
+    assert name == "retrieval_chunk_hnsw_557b59ddcf920a2e"  # retrieval/migrations/0001
+
+
+@pytest.mark.parametrize("exact_max", [0, 1_000_000])
+def test_large_scopes_use_the_index_and_find_the_same(
+    owner: User, parts: Knowledge, settings: object, exact_max: int
+) -> None:
+    settings.RAG_EXACT_SCAN_MAX_CHUNKS = exact_max  # 0: every scope goes through HNSW
+    result = chunks_search(
+        user=owner, query=PARTS[1], knowledge_ids=[str(parts.pk)], top_k=4, hybrid=False
+    )
+    assert result.hits[0].content == PARTS[1]
+    assert len(result.hits) == 4
+
+
+def test_service_callers_get_top_k_clamped_and_long_queries_cut(
+    owner: User, parts: Knowledge
+) -> None:
+    ids = [str(parts.pk)]
+    assert len(chunks_search(user=owner, query="pump part", knowledge_ids=ids, top_k=0).hits) == 1
+    long_query = "pump part " * 5000  # a whole chat message, as completions may pass
+    assert len(chunks_search(user=owner, query=long_query, knowledge_ids=ids, top_k=999).hits) == 4
+
+
+def test_scan_settings_do_not_leak_into_the_callers_transaction(
+    owner: User, parts: Knowledge
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner settings")
+    from django.db import transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        chunks_search(user=owner, query="pump", knowledge_ids=[str(parts.pk)])
+        cursor.execute("SHOW enable_indexscan")
+        assert cursor.fetchone()[0] == "on"
