@@ -1,3 +1,6 @@
+import unicodedata
+from urllib.parse import quote
+
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse
@@ -44,6 +47,14 @@ def knowledge_detail(knowledge: Knowledge) -> Response:
     files = list(selectors.knowledge_files(knowledge=knowledge))
     context = {"files": files, "file_ids": [str(file.pk) for file in files]}
     return Response(KnowledgeDetailOutputSerializer(knowledge, context=context).data)
+
+
+def attachment_header(filename: str) -> str:
+    """``attachment`` with an ASCII ``filename`` for old clients and the exact name as
+    RFC 5987 ``filename*`` (Django's own header drops the ASCII one for non-ASCII names)."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    ascii_name = "".join("_" if ch in '"\\' or not ch.isprintable() else ch for ch in ascii_name)
+    return f"attachment; filename=\"{ascii_name or 'file'}\"; filename*=utf-8''{quote(filename)}"
 
 
 # --- Files ----------------------------------------------------------------------------------
@@ -166,9 +177,8 @@ class FileContentApi(APIView):
             stored = default_storage.open(file.storage_name, "rb")
         except FileNotFoundError:
             raise FileNotFound("The file's stored bytes are missing.") from None
-        response = FileResponse(
-            stored, as_attachment=True, filename=file.filename, content_type=file.content_type
-        )
+        response = FileResponse(stored, content_type=file.content_type)
+        response["Content-Disposition"] = attachment_header(file.filename)
         # Never rendered by a browser as a page of this site (an uploaded HTML file).
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Security-Policy"] = "sandbox"

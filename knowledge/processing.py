@@ -90,7 +90,7 @@ def job_event(job: ProcessingJob, *, user_id: object) -> None:
             "file_id": str(job.file_id),
             "job_id": str(job.pk),
             "knowledge_id": str(job.knowledge_id) if job.knowledge_id else None,
-            "state": job.state,
+            "state": str(job.state),
             "chunks_done": job.chunks_done,
             "chunks_total": job.chunks_total,
             "error": job.error,
@@ -263,6 +263,7 @@ def _release(run: _Run) -> None:
     """Hand the job back to the queue for a retry; the attempt does not count as a start."""
     from django.db.models import F
 
+    waiting = "Waiting to retry: the embedding service or the database is unavailable."
     try:
         with transaction.atomic():
             now = timezone.now()
@@ -272,10 +273,10 @@ def _release(run: _Run) -> None:
                 heartbeat_at=None,
                 updated_at=now,
                 attempts=F("attempts") - 1,
-                error="Waiting to retry: the embedding service is unavailable.",
+                error=waiting,
             ):
-                run.job.state = State.QUEUED
-                _file_status(run.job, State.QUEUED)
+                run.job.state, run.job.error = State.QUEUED, waiting
+                _file_status(run.job, State.QUEUED, waiting)
                 job_event(run.job, user_id=run.user_id)
     except OperationalError:
         logger.exception("could not release job %s; the reaper will", run.job.pk)

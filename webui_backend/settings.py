@@ -231,7 +231,9 @@ FILE_DOCX_MAX_UNCOMPRESSED_BYTES = env_int(
 # FILE_JOB_MAX_ATTEMPTS starts. Transient errors (embedder down) are retried with backoff
 # FILE_JOB_RETRIES times. On the embedded default, jobs run on FILE_PROCESSING_THREADS threads.
 FILE_JOB_HEARTBEAT_SECONDS = env_int("FILE_JOB_HEARTBEAT_SECONDS", default=5, minimum=1)
-FILE_JOB_STALE_SECONDS = env_int("FILE_JOB_STALE_SECONDS", default=60, minimum=2)
+FILE_JOB_STALE_SECONDS = env_int(
+    "FILE_JOB_STALE_SECONDS", default=60, minimum=2 * FILE_JOB_HEARTBEAT_SECONDS
+)
 FILE_JOB_MAX_ATTEMPTS = env_int("FILE_JOB_MAX_ATTEMPTS", default=3, minimum=1)
 FILE_JOB_RETRIES = env_int("FILE_JOB_RETRIES", default=5, minimum=0)
 FILE_PROCESSING_THREADS = env_int("FILE_PROCESSING_THREADS", default=2, minimum=1)

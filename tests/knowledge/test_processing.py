@@ -64,8 +64,11 @@ async def _listen(group: str) -> str:
     return channel
 
 
-async def _drain(channel: str, until: str, timeout: float) -> list[dict[str, Any]]:
-    layer, events = get_channel_layer(), []
+async def _drain(
+    channel: str, until: str, timeout: float, *, after: str | None = None
+) -> list[dict[str, Any]]:
+    """Events of the channel up to the first ``until`` state (that comes after ``after``)."""
+    layer, events, seen = get_channel_layer(), [], after is None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -73,7 +76,8 @@ async def _drain(channel: str, until: str, timeout: float) -> list[dict[str, Any
         except TimeoutError:
             continue
         events.append(message)
-        if message["data"]["state"] == until:
+        seen = seen or message["data"]["state"] == after
+        if seen and message["data"]["state"] == until:
             break
     return events
 
@@ -355,3 +359,36 @@ def test_user_deletion_removes_stored_bytes(
     assert response.status_code == 200
     assert not default_storage.exists(name)
     assert not File.objects.filter(pk=file_id).exists()
+
+
+def test_embedder_outage_is_retried_until_it_comes_back(
+    alice: APIClient, owner: User, settings
+) -> None:
+    from tests.retrieval.servers import EmbeddingsServer
+
+    server = EmbeddingsServer().start()
+    try:
+        server.fault = "503"
+        settings.RAG_EMBEDDING_ENGINE = "openai"
+        settings.RAG_EMBEDDING_MODEL = "bag-of-words"
+        settings.RAG_OPENAI_API_BASE_URL = f"{server.root}/v1"
+        settings.RAG_EMBEDDING_RETRIES = 0
+        settings.FILE_JOB_RETRIES = 5
+        channel = async_to_sync(_listen)(room_group(user_room(owner.pk)))
+        file_id = upload(alice, "a.md", b"# Outage\n\nthe embedder is down for a while").json()[
+            "id"
+        ]
+        add(alice, collection(alice), file_id)
+
+        events = async_to_sync(_drain)(channel, "queued", 10, after="embedding")
+        assert [e["data"]["state"] for e in events][-2:] == ["embedding", "queued"]
+        assert "Waiting to retry" in events[-1]["data"]["error"]
+        server.fault = ""
+        job = wait_for_job(alice, file_id)
+    finally:
+        server.stop()
+
+    assert job["state"] == "indexed", job
+    assert job["error"] == ""
+    assert job["attempts"] == 1
+    assert Chunk.objects.filter(file_id=file_id).count() == job["chunks_total"] > 0
