@@ -392,3 +392,23 @@ def test_embedder_outage_is_retried_until_it_comes_back(
     assert job["error"] == ""
     assert job["attempts"] == 1
     assert Chunk.objects.filter(file_id=file_id).count() == job["chunks_total"] > 0
+
+
+def test_the_celery_tasks_are_safe_to_run_twice_and_the_reaper_is_scheduled(
+    alice: APIClient, settings
+) -> None:
+    from knowledge.tasks import file_process_task, processing_jobs_reap_task
+
+    file_id, job = ingest(alice, "a.md", b"# Tasks\n\nrun by celery twice")
+    chunks = list(Chunk.objects.filter(file_id=file_id).values_list("pk", flat=True))
+
+    file_process_task.apply(args=[job["id"]]).get()
+    file_process_task.apply(args=[job["id"]]).get()
+    reaped = processing_jobs_reap_task.apply().get()
+
+    assert reaped == {"requeued": 0, "failed": 0}
+    assert list(Chunk.objects.filter(file_id=file_id).values_list("pk", flat=True)) == chunks
+    assert ProcessingJob.objects.get(pk=job["id"]).state == "indexed"
+    schedule = settings.CELERY_BEAT_SCHEDULE["processing-jobs-reap"]
+    assert schedule["task"] == processing_jobs_reap_task.name
+    assert schedule["schedule"] <= settings.FILE_JOB_STALE_SECONDS
