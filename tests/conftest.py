@@ -1,6 +1,7 @@
 """Test set-up shared by every test. The suite runs on the embedded default and, with
 DATABASE_URL and REDIS_URL set, on real PostgreSQL and Redis (see README)."""
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -124,3 +125,35 @@ def eager_tasks() -> Iterator[None]:
     conf.task_always_eager = conf.task_eager_propagates = True
     yield
     conf.task_always_eager, conf.task_eager_propagates = saved
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_survives_the_servers_last_writes() -> Iterator[None]:
+    """Retry the between-tests flush when PostgreSQL picks it as a deadlock victim.
+
+    Servers started by tests (tests/e2e, tests/deploy) outlive each test: a socket closed at a
+    test's end makes its server store a ``user_leave`` event a moment later (counter row, then
+    event row), while pytest-django empties the tables with one TRUNCATE that locks them in no
+    fixed order. The two can deadlock, and PostgreSQL then aborts the TRUNCATE, leaving rows
+    behind for the next test. The flush is one transaction, so trying it again once the write
+    has committed is safe.
+    """
+    from django.db import OperationalError
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: DatabaseOperations, sql_list: list[str]) -> None:
+        for _ in range(4):
+            try:
+                flush(self, sql_list)
+                return
+            except OperationalError as exc:
+                if "deadlock detected" not in str(exc):
+                    raise
+                time.sleep(0.2)  # the server's transaction commits meanwhile
+        flush(self, sql_list)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "execute_sql_flush", execute_sql_flush)
+        yield

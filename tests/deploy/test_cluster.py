@@ -53,8 +53,8 @@ def test_the_rate_limit_is_exact_across_both_processes(cluster: Launcher) -> Non
     responses = asyncio.run(fire(cluster.urls, token_for(user), 45))
 
     assert Counter(r.status_code for r in responses) == {200: 15, 429: 30}
-    served_by = Counter(r.url.port for r in responses if r.is_success)
-    assert len(served_by) == 2  # both processes admitted some: the count is shared
+    # Both processes answered (a limit per process would have admitted 30): the count is shared.
+    assert len({r.url.port for r in responses}) == 2
 
 
 def test_a_request_id_follows_the_request_into_the_worker(cluster: Launcher) -> None:
@@ -119,5 +119,5 @@ def test_metrics_need_the_token_and_label_routes_by_pattern(cluster: Launcher) -
     assert 'route="api/chats/<str:chat_id>"' in text
     assert chat["id"] not in text  # never a raw path
     assert "webui_open_sockets " in text
-    assert 'webui_celery_queue_length{queue="celery"}' in text
+    assert f'webui_celery_queue_length{{queue="{cluster.env["CELERY_QUEUE"]}"}}' in text
     assert 'webui_active_completions{stream="true"}' in text or "webui_active_completions" in text

@@ -146,34 +146,3 @@ def token_for(user: Any) -> str:
     from rest_framework_simplejwt.tokens import AccessToken
 
     return str(AccessToken.for_user(user))
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _flush_survives_the_servers_last_writes() -> Iterator[None]:
-    """Retry the between-tests flush when PostgreSQL picks it as a deadlock victim.
-
-    The servers here outlive each test: a socket closed at a test's end makes its server store
-    a ``user_leave`` event a moment later (counter row, then event row), while pytest-django
-    empties the tables with one TRUNCATE that locks them in no fixed order. The two can
-    deadlock, and PostgreSQL then aborts the TRUNCATE, leaving rows behind for the next test.
-    The flush is one transaction, so trying it again once the write has committed is safe.
-    """
-    from django.db import OperationalError
-    from django.db.backends.postgresql.operations import DatabaseOperations
-
-    flush = DatabaseOperations.execute_sql_flush
-
-    def execute_sql_flush(self: DatabaseOperations, sql_list: list[str]) -> None:
-        for _ in range(4):
-            try:
-                flush(self, sql_list)
-                return
-            except OperationalError as exc:
-                if "deadlock detected" not in str(exc):
-                    raise
-                time.sleep(0.2)  # the server's transaction commits meanwhile
-        flush(self, sql_list)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DatabaseOperations, "execute_sql_flush", execute_sql_flush)
-        yield
