@@ -32,6 +32,9 @@ from knowledge.errors import ExtractionFailed
 from knowledge.extraction import ExtractedPage, text_extract
 from knowledge.models import File, ProcessingJob
 from realtime.events import publish, user_room
+from retrieval.embedders import model_key_current
+from retrieval.errors import EmbeddingUnavailable, IndexingFailed
+from retrieval.indexing import IndexingCancelled, Page, file_index
 from webui_backend.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
@@ -43,8 +46,6 @@ PROGRESS_PUBLISH_INTERVAL = 0.5  # seconds between two progress events of one jo
 
 def transient_errors() -> tuple[type[BaseException], ...]:
     """Errors worth retrying later: the embedder is down, the database blinked."""
-    from retrieval.errors import EmbeddingUnavailable
-
     return (EmbeddingUnavailable, OperationalError)
 
 
@@ -55,27 +56,23 @@ def pages_index(
     progress: Callable[[int, int], None],
     cancelled: Callable[[], bool],
 ) -> int:
-    """The one place that hands text to retrieval: chunk, embed and store the file's chunks."""
-    from retrieval.indexing import Page, file_index
+    """The one place that hands text to retrieval: chunk, embed and store the file's chunks.
 
-    return file_index(
-        file=file,
-        pages=[Page(text=page.text, page=page.page) for page in pages],
-        progress=progress,
-        cancelled=cancelled,
-    )
-
-
-def cancelled_error() -> type[BaseException]:
-    from retrieval.indexing import IndexingCancelled
-
-    return IndexingCancelled
-
-
-def indexing_failed_error() -> type[BaseException]:
-    from retrieval.errors import IndexingFailed
-
-    return IndexingFailed
+    If an admin changes the embedding model while this runs, the chunks just made are of the
+    old model (searches would leave the file out as pending, and the re-index the change
+    queued found this job active): the file is indexed again, with the new one.
+    """
+    while True:
+        model = model_key_current()
+        count = file_index(
+            file=file,
+            pages=[Page(text=page.text, page=page.page) for page in pages],
+            progress=progress,
+            cancelled=cancelled,
+        )
+        if model_key_current() == model:
+            return count
+        logger.info("the embedding model changed while file %s was indexed: again", file.pk)
 
 
 # --- Events and state -----------------------------------------------------------------------
@@ -240,9 +237,9 @@ def job_run(job_id: str) -> None:
                 file=job.file, pages=pages, progress=run.progress, cancelled=run.cancelled
             )
             run.move(State.INDEXED, finished=True, chunks_done=count, chunks_total=count)
-    except (_LeaseLost, cancelled_error()):
+    except (_LeaseLost, IndexingCancelled):
         logger.info("job %s stopped: cancelled, reaped or deleted", job_id)
-    except (ExtractionFailed, indexing_failed_error()) as exc:
+    except (ExtractionFailed, IndexingFailed) as exc:
         _end_quietly(run, State.FAILED, str(exc.detail))  # type: ignore[attr-defined]
     except transient:
         _release(run)

@@ -412,3 +412,46 @@ def test_the_celery_tasks_are_safe_to_run_twice_and_the_reaper_is_scheduled(
     schedule = settings.CELERY_BEAT_SCHEDULE["processing-jobs-reap"]
     assert schedule["task"] == processing_jobs_reap_task.name
     assert schedule["schedule"] <= settings.FILE_JOB_STALE_SECONDS
+
+
+def test_an_admin_changing_the_embedding_model_reindexes_every_file(
+    alice: APIClient, admin_user: User, client_of: Callable[[User], APIClient]
+) -> None:
+    from tests.retrieval.servers import EmbeddingsServer
+
+    file_id, first = ingest(alice, "lighthouse.md", b"The lighthouse keeper's cat is Biscuit.")
+    knowledge_id = first["knowledge_id"]
+    embeddings = EmbeddingsServer().start()
+    try:
+        changed = client_of(admin_user).post(
+            "/api/retrieval/embedding",
+            {
+                "engine": "openai",
+                "model": "bag-of-words",
+                "openai_base_url": f"{embeddings.root}/v1",
+            },
+            format="json",
+        )
+        assert changed.status_code == 200, changed.content
+        deadline = time.monotonic() + 60
+        while (job := alice.get(f"/api/files/{file_id}/job").json())["id"] == first["id"] or (
+            job["state"] not in ("indexed", "failed")
+        ):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.05)
+        found = alice.post(
+            "/api/retrieval/query",
+            {"query": "cat Biscuit", "knowledge_ids": [knowledge_id]},
+            format="json",
+        )
+    finally:
+        embeddings.stop()
+
+    assert job["state"] == "indexed", job
+    assert embeddings.requests, "the new model's server was never asked"
+    assert set(Chunk.objects.filter(file_id=file_id).values_list("model", flat=True)) == {
+        "openai:bag-of-words"
+    }
+    assert found.status_code == 200, found.content
+    assert found.json()["pending_file_ids"] == []
+    assert "Biscuit" in found.json()["results"][0]["content"]
