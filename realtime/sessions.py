@@ -227,7 +227,16 @@ class Session:
     async def _forward(self) -> None:
         layer = get_channel_layer()
         while True:
-            message = await layer.receive(self.channel)
+            try:
+                message = await layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis blinked: keep listening (watch.py reconnects sockets after a restart)
+                # rather than leave an open socket that hears nothing.
+                logger.exception("could not receive events for a socket; retrying")
+                await asyncio.sleep(1)
+                continue
             try:
                 await self._deliver(message)
             except asyncio.CancelledError:

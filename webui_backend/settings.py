@@ -157,7 +157,10 @@ if REDIS_URL:
             "CONFIG": {
                 # redis-py's async pool refuses a 101st connection by default; a burst of
                 # socket disconnects each discarding its groups needs more at once.
-                "hosts": [{"address": REDIS_URL, "max_connections": 2000}],
+                # redis-py 8 times reads out after 5 s by default, which is exactly how long
+                # channels_redis blocks waiting for a message: the first idle wait failed and
+                # the socket heard nothing more. Reads may take longer than that wait.
+                "hosts": [{"address": REDIS_URL, "max_connections": 2000, "socket_timeout": 15}],
                 "prefix": env_str("CACHE_KEY_PREFIX", "webui"),
                 "capacity": 1000,  # per socket: a burst of streamed tokens must not be dropped
                 "expiry": 60,

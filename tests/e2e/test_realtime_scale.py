@@ -5,10 +5,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from realtime.events import chat_room
+from realtime.events import chat_room, publish, user_room
 from realtime.tasks import publish_task
 from tests.e2e.test_realtime import Recorder, new_chat, token_for
 from tests.factories import UserFactory
@@ -61,3 +62,22 @@ async def test_two_processes_and_a_worker_share_rooms(start_server: Callable[...
     assert [m["seq"] for m in crossed] == sorted(m["seq"] for m in crossed)
     assert all(events[0]["from"] == "worker" for events in from_worker)
     assert left["user_id"] == str(user.pk)
+
+
+async def test_a_socket_idle_past_the_layers_blocking_wait_still_hears_its_events(
+    start_server: Callable[..., Any],
+) -> None:
+    """channels_redis waits 5 s for a message per Redis read; redis-py 8 used to time such a
+    read out after 5 s, and the socket, still open, heard nothing more."""
+    url = start_server("daphne")
+    user = await database_sync_to_async(UserFactory)(email="idle@example.com")
+    tab = Recorder()
+    await tab.client.connect(url, auth={"token": token_for(user)}, transports=["websocket"])
+    try:
+        await asyncio.sleep(7)
+        await sync_to_async(publish)(user_room(user.pk), "probe", {"n": 1})
+        seen = await tab.wait_for("probe", 1, timeout=5)
+    finally:
+        await tab.client.disconnect()
+
+    assert seen == [{"n": 1}]
