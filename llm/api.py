@@ -52,7 +52,7 @@ from llm.upstream import (
 from users.authentication import request_authenticate
 from users.models import User
 from users.permissions import IsAdmin
-from webui_backend.serializers import StrictCharField, StrictSerializer
+from webui_backend.serializers import CredentialField, StrictCharField, StrictSerializer
 
 
 def model_list_for(*, user: User) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
@@ -179,7 +179,7 @@ class ConnectionFieldsSerializer(StrictSerializer):
     name = StrictCharField(max_length=100)
     kind = serializers.ChoiceField(choices=Connection.Kind.choices, required=False)
     base_url = serializers.URLField(max_length=500)
-    api_key = StrictCharField(max_length=500, required=False, allow_blank=True)
+    api_key = CredentialField(required=False, allow_blank=True)
     timeout = serializers.IntegerField(min_value=1, max_value=3600, required=False)
     enabled = serializers.BooleanField(required=False)
 

@@ -13,7 +13,7 @@ from retrieval.search import chunks_search
 from retrieval.services import embedding_config_update
 from retrieval.web import MAX_COUNT, web_search
 from users.permissions import IsAdmin
-from webui_backend.serializers import StrictCharField, StrictSerializer
+from webui_backend.serializers import CredentialField, StrictCharField, StrictSerializer
 
 QUERY_MAX_CHARS = 2000
 IDS_MAX = 100
@@ -155,7 +155,7 @@ class EmbeddingConfigApi(APIView):
         engine = serializers.ChoiceField(choices=["local", "openai"], required=False)
         model = StrictCharField(max_length=255, required=False, allow_blank=True)
         openai_base_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
-        openai_api_key = StrictCharField(max_length=500, required=False, allow_blank=True)
+        openai_api_key = CredentialField(required=False, allow_blank=True)
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             current = embedding_settings()

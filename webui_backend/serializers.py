@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -39,6 +40,22 @@ class StrictCharField(_StringsOnly):
     """A CharField that takes strings only: ``123`` or ``true`` is a type error, not text."""
 
     default_error_messages = {"invalid": "Must be a string."}
+
+
+class CredentialField(StrictCharField):
+    """A secret sent on as an HTTP header (an upstream's API key): printable ASCII, no spaces.
+
+    Anything else could never be sent, and would fail later, in a job or a completion.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 500)
+        super().__init__(**kwargs)
+        self.validators.append(
+            RegexValidator(
+                r"^[\x21-\x7e]*\Z", "Must be printable ASCII without spaces (as API keys are)."
+            )
+        )
 
 
 class StrictEmailField(_StringsOnly, serializers.EmailField):

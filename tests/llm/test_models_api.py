@@ -108,11 +108,18 @@ def test_connections_are_admin_only_and_validated(
         {"name": "x", "base_url": "http://127.0.0.1:1", "kind": "gopher"},
         format="json",
     )
+    unsendable_key = client_of(admin_user).post(
+        "/api/connections/",
+        {"name": "x", "base_url": "http://127.0.0.1:1", "api_key": "sk-caf\u00e9 key"},
+        format="json",
+    )
     missing = client_of(admin_user).delete("/api/connections/not-a-uuid")
 
     assert refused.status_code == 403
     assert bad_url.status_code == 400
     assert bad_kind.status_code == 400
+    assert unsendable_key.status_code == 400
+    assert "printable ASCII" in str(unsendable_key.json())
     assert missing.status_code == 404
     assert not Connection.objects.exists()
 

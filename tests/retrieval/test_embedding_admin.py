@@ -80,6 +80,13 @@ def test_stored_settings_override_the_environment(
         {"engine": "local", "model": "some/hub-model"},
         {"engine": "local", "unknown": 1},
         {"model": 5},
+        # Never sendable as a header: the re-index jobs would all fail on it.
+        {
+            "engine": "openai",
+            "openai_base_url": "http://127.0.0.1:9/v1",
+            "openai_api_key": "k\u00f4",
+        },
+        {"engine": "openai", "openai_base_url": "http://127.0.0.1:9/v1", "openai_api_key": "a b"},
     ],
 )
 def test_bad_settings_are_400(
