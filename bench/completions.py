@@ -1,16 +1,21 @@
 """The completion proxy's overhead against calling the stand-in upstream directly.
 
-    .venv/bin/python bench/completions.py [--sequential 50] [--concurrency 64,256] [--chunks 500]
+    .venv/bin/python bench/completions.py [--sequential 100] [--concurrency 64,256] [--chunks 500]
+                                          [--rounds 3]
 
 Starts the stand-in OpenAI-compatible upstream (tests/upstream.py) in its own process and the
 real server (daphne, through bench/harness.py) pointed at it, signs up one user (the first
 account is an admin, so the request limit does not apply), then streams the same requests
 twice — straight to the upstream, and through ``POST /api/openai/v1/chat/completions``:
 
-- time to first token at concurrency 1 (``--sequential`` streams of 20 chunks, one at a time);
+- time to first token at concurrency 1 (``--sequential`` streams of 20 chunks each way, one
+  at a time, direct and proxy alternating);
 - at each ``--concurrency``, that many simultaneous streams of ``--chunks`` chunks each, sent
   by the upstream as fast as it can: chunks/s over all streams, p50/p99 time to first token,
-  errors, and the server's peak RSS.
+  errors, and the server's peak RSS; ``--rounds`` direct/proxy pairs, the median ratio counts.
+
+Direct and proxy alternate because a shared machine's speed drifts from minute to minute:
+back-to-back blocks measured the drift as much as the proxy.
 
 Everything shares the machine's cores (client, upstream, server), so the direct run is the
 yardstick, not an absolute figure. DATABASE_URL and REDIS_URL pass through to the server.
@@ -23,6 +28,7 @@ import asyncio
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -41,6 +47,12 @@ from harness import (
     mode,
     running_server,
 )
+
+STREAM_BODY = {
+    "model": "mock",
+    "stream": True,
+    "messages": [{"role": "user", "content": "Tell me a long story."}],
+}
 
 
 @dataclass
@@ -102,12 +114,7 @@ async def streams(
     url: str, headers: dict[str, str], *, concurrency: int, total: int, chunks: int, pid: int
 ) -> StreamRun:
     run = StreamRun(concurrency)
-    body = {
-        "model": "mock",
-        "stream": True,
-        "messages": [{"role": "user", "content": "Tell me a long story."}],
-        "mock_chunks": chunks,
-    }
+    body = {**STREAM_BODY, "mock_chunks": chunks}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(headers=headers, limits=limits, timeout=120) as client:
         sem = asyncio.Semaphore(concurrency)
@@ -145,9 +152,10 @@ def row(label: str, run: StreamRun) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sequential", type=int, default=50)
+    parser.add_argument("--sequential", type=int, default=100)
     parser.add_argument("--concurrency", default="64,256")
     parser.add_argument("--chunks", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3, help="direct/proxy pairs per level")
     return parser.parse_args()
 
 
@@ -169,40 +177,56 @@ async def bench(base_url: str, server_pid: int, upstream: str, upstream_pid: int
     print("| path | concurrency | chunks/s | TTFT p50 ms | TTFT p99 ms | errors | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|")
     errors = 0
-    seq = {}
-    for label, url, headers, pid in (
-        ("direct", direct, {}, upstream_pid),
-        ("proxy", proxy, auth, server_pid),
+    # Time to first token: direct and proxy requests alternate, one at a time, so a slow
+    # patch of a shared machine hits both alike.
+    seq = {"direct": StreamRun(1), "proxy": StreamRun(1)}
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with (
+        httpx.AsyncClient(limits=limits, timeout=120) as to_direct,
+        httpx.AsyncClient(headers=auth, limits=limits, timeout=120) as to_proxy,
     ):
-        seq[label] = await streams(
-            url, headers, concurrency=1, total=args.sequential, chunks=20, pid=pid
-        )
+        body = {**STREAM_BODY, "mock_chunks": 20}
+        started = {"direct": 0.0, "proxy": 0.0}
+        for _ in range(args.sequential):
+            for label, client, url in (("direct", to_direct, direct), ("proxy", to_proxy, proxy)):
+                began = time.perf_counter()
+                await one_stream(client, url, body, seq[label])
+                started[label] += time.perf_counter() - began
+    for label in ("direct", "proxy"):
+        seq[label].elapsed_s = started[label]
         row(label, seq[label])
         errors += seq[label].errors
     added = (seq["proxy"].pct(50) or 0) - (seq["direct"].pct(50) or 0)
-    results = {}
+    # Throughput: direct and proxy runs alternate, --rounds times; the median round counts.
+    ratios: dict[int, list[float]] = {}
     for concurrency in [int(c) for c in args.concurrency.split(",")]:
-        for label, url, headers, pid in (
-            ("direct", direct, {}, upstream_pid),
-            ("proxy", proxy, auth, server_pid),
-        ):
-            run = await streams(
-                url,
-                headers,
-                concurrency=concurrency,
-                total=concurrency,
-                chunks=args.chunks,
-                pid=pid,
-            )
-            results[(label, concurrency)] = run
-            row(label, run)
-            errors += run.errors
+        for _ in range(args.rounds):
+            rates = {}
+            for label, url, headers, pid in (
+                ("direct", direct, {}, upstream_pid),
+                ("proxy", proxy, auth, server_pid),
+            ):
+                run = await streams(
+                    url,
+                    headers,
+                    concurrency=concurrency,
+                    total=concurrency,
+                    chunks=args.chunks,
+                    pid=pid,
+                )
+                rates[label] = run.chunks / run.elapsed_s if run.elapsed_s else 0
+                row(label, run)
+                errors += run.errors
+            if rates["direct"]:
+                ratios.setdefault(concurrency, []).append(rates["proxy"] / rates["direct"])
     print()
     print(f"added time to first token at concurrency 1 (p50): {added:.1f} ms")
-    for concurrency in [int(c) for c in args.concurrency.split(",")]:
-        d, p = results[("direct", concurrency)], results[("proxy", concurrency)]
-        ratio = (p.chunks / p.elapsed_s) / (d.chunks / d.elapsed_s) if d.chunks else 0
-        print(f"proxy throughput at {concurrency} streams: {ratio:.0%} of direct")
+    for concurrency, shares in ratios.items():
+        each = ", ".join(f"{r:.0%}" for r in shares)
+        print(
+            f"proxy throughput at {concurrency} streams: {statistics.median(shares):.0%} "
+            f"of direct (median of rounds: {each})"
+        )
     return errors
 
 

@@ -410,6 +410,28 @@ def _sse_line(line: bytes) -> dict[str, Any] | None:
     return chunk
 
 
+DRAIN_BYTES = 64 * 1024
+DRAIN_TIMEOUT = 0.5
+
+
+async def _drain(body: AsyncIterator[bytes]) -> None:
+    """Read what follows ``[DONE]``: normally only the end of the chunked body.
+
+    A response read to its end gives its connection back to the pool; one closed early takes
+    the connection with it, so the next stream would pay a new TCP (and TLS) handshake. An
+    upstream that keeps talking or stays silent after ``[DONE]`` is cut off.
+    """
+    try:
+        async with asyncio.timeout(DRAIN_TIMEOUT):
+            left = DRAIN_BYTES
+            async for data in body:
+                left -= len(data)
+                if left < 0:
+                    return
+    except (TimeoutError, httpx.HTTPError):
+        return
+
+
 async def completion_stream(
     upstream: Upstream, payload: dict[str, Any]
 ) -> AsyncIterator[dict[str, Any]]:
@@ -432,7 +454,8 @@ async def completion_stream(
             if response.status_code >= 400:
                 raise fault_for_status(response, await response.aread())
             buffer = b""
-            async for data in response.aiter_bytes():
+            body = response.aiter_bytes()
+            async for data in body:
                 buffer += data
                 *lines, buffer = buffer.split(b"\n")
                 if len(buffer) > MAX_SSE_LINE:
@@ -440,6 +463,7 @@ async def completion_stream(
                 for line in lines:
                     chunk = _sse_line(line)
                     if chunk is _DONE:
+                        await _drain(body)
                         return
                     if chunk is not None:
                         yield chunk

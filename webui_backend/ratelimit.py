@@ -27,6 +27,8 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.deprecation import MiddlewareMixin
 
+from webui_backend.middleware import InlineHooksMixin
+
 logger = logging.getLogger(__name__)
 
 # After a Redis failure, requests are admitted without asking Redis for this many seconds.
@@ -196,7 +198,7 @@ def attach(request: Any, window: Window) -> None:
     django_request.ratelimit_window = window
 
 
-class RateLimitHeadersMiddleware(MiddlewareMixin):
+class RateLimitHeadersMiddleware(InlineHooksMixin, MiddlewareMixin):
     """Adds ``X-RateLimit-Limit/Remaining/Reset`` to every response a limit was applied to."""
 
     def process_response(

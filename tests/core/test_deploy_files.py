@@ -132,6 +132,36 @@ def test_balancers_keep_sockets_sticky_and_streams_unbuffered() -> None:
     assert "nginx.ingress.kubernetes.io/proxy-body-size" in annotations
 
 
+def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_check_deploy_still_checks_the_middleware_settings(tmp_path: Path) -> None:
+    """MIDDLEWARE names our subclasses of Django's security, CSRF and clickjacking
+    middlewares; the checks that depend on them still run (webui_backend/checks.py)."""
+    done = check_deploy(
+        {
+            "PATH": os.environ.get("PATH", ""),
+            "DATA_DIR": str(tmp_path),
+            "SECRET_KEY": secrets.token_urlsafe(64),
+            "ALLOWED_HOSTS": "chat.example.com",
+            "DEBUG": "false",
+        }
+    )
+
+    assert done.returncode != 0
+    assert "webui_backend.security.W004" in done.stderr  # no HSTS without HTTPS_ONLY
+    assert "webui_backend.security.W008" in done.stderr  # no SSL redirect
+    assert "(security.W001)" not in done.stderr
+
+
 def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -144,14 +174,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
         "HSTS_PRELOAD": "true",
         "LOG_FORMAT": "json",
     }
-    done = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = check_deploy(env)
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout

@@ -74,3 +74,62 @@ def test_uvicorn_serves_the_same_application(start_server: Callable[..., str]) -
 
     assert health.json()["status"] == "ok"
     assert signup.status_code == 200
+
+
+def _csrf_field(page: str) -> str:
+    marker = 'name="csrfmiddlewaretoken" value="'
+    start = page.index(marker) + len(marker)
+    return page[start : page.index('"', start)]
+
+
+def test_django_admin_signs_in_saves_and_shows_messages_under_asgi(server_url: str) -> None:
+    """Sessions, CSRF and messages run on the event loop under ASGI, except where they touch
+    the database or the form (webui_backend/middleware.py): the admin's whole cycle."""
+    with httpx.Client(base_url=server_url, timeout=10) as client:
+        signup = client.post(
+            "/api/auths/signup",
+            json={"name": "Ad Min", "email": "admin-e2e@example.com", "password": PASSWORD},
+        )
+        assert signup.json()["user"]["role"] == "admin"
+        login_page = client.get("/admin/login/")
+        forged = httpx.post(
+            f"{server_url}/admin/login/",
+            data={"username": "admin-e2e@example.com", "password": PASSWORD},
+        )
+        signed_in = client.post(
+            "/admin/login/?next=/admin/",
+            data={
+                "csrfmiddlewaretoken": _csrf_field(login_page.text),
+                "username": "admin-e2e@example.com",
+                "password": PASSWORD,
+                "next": "/admin/",
+            },
+        )
+        add_page = client.get("/admin/users/user/add/")
+        added = client.post(
+            "/admin/users/user/add/",
+            data={
+                "csrfmiddlewaretoken": _csrf_field(add_page.text),
+                "email": "made-e2e@example.com",
+                "name": "Made",
+                "role": "user",
+                "password": PASSWORD,
+            },
+        )
+        listing = client.get(added.headers["Location"])
+        listing_again = client.get("/admin/users/user/")
+        api = client.get("/api/auths/")  # a session is not an API credential
+
+    assert login_page.status_code == 200
+    assert "csrftoken" in login_page.cookies
+    assert forged.status_code == 403
+    assert signed_in.status_code == 302
+    assert signed_in.headers["Location"] == "/admin/"
+    assert "sessionid" in signed_in.cookies
+    assert add_page.status_code == 200
+    assert added.status_code == 302
+    assert listing.status_code == 200
+    assert "made-e2e@example.com" in listing.text
+    assert "was added successfully" in listing.text  # the message, stored then shown once
+    assert "was added successfully" not in listing_again.text
+    assert api.status_code == 401
