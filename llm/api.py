@@ -39,6 +39,7 @@ from llm.services import (
     custom_model_delete,
     custom_model_update,
 )
+from llm.snapshot import config_snapshot
 from llm.streaming import db
 from llm.upstream import (
     ModelEntry,
@@ -57,7 +58,7 @@ from webui_backend.serializers import CredentialField, StrictCharField, StrictSe
 
 def model_list_for(*, user: User) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """The upstream catalogue plus the custom models the user may use."""
-    upstream_models, errors = async_to_sync(catalogue)(upstreams_all())
+    upstream_models, errors = async_to_sync(catalogue)(config_snapshot().upstreams)
     custom = [
         ModelEntry(
             id=m.model_id,

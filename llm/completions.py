@@ -37,9 +37,10 @@ from llm.retrieval import messages_with_sources, sources_for
 from llm.selectors import custom_model_get_visible
 from llm.serializers import CompletionInputSerializer
 from llm.services import chat_get_or_create_for_completion, turn_begin
+from llm.snapshot import config_snapshot
 from llm.streaming import Progress, Pump, Turn, db, response_data, sse, turn_start
 from llm.tools import tools_merge
-from llm.upstream import Upstream, catalogue, upstreams_all
+from llm.upstream import Upstream, catalogue
 from users.authentication import request_authenticate
 from users.models import ApiKey, User
 from users.permissions import IsApprovedUser, key_allows
@@ -93,7 +94,12 @@ def turn_accept(request: HttpRequest) -> Turn:
     user: User = drf.user
     key = drf.auth if isinstance(drf.auth, ApiKey) else None
     key_allows(drf, route_kind="completions", model=data["model"])
-    custom = custom_model_get_visible(user=user, model_id=data["model"])
+    snapshot = config_snapshot()
+    custom = (  # most completions name an upstream's model: no query for them
+        custom_model_get_visible(user=user, model_id=data["model"])
+        if data["model"] in snapshot.custom_model_ids
+        else None
+    )
     last_user = next((m for m in reversed(data["messages"]) if m["role"] == "user"), None)
     sources = sources_for(
         user=drf.user,
@@ -133,7 +139,7 @@ def turn_accept(request: HttpRequest) -> Turn:
 
 def turn_accept_with_upstreams(request: HttpRequest) -> tuple[Turn, list[Upstream]]:
     """``turn_accept`` and the enabled connections, in one visit to the database."""
-    return turn_accept(request), upstreams_all()
+    return turn_accept(request), config_snapshot().upstreams
 
 
 async def turn_route(turn: Turn, upstreams: list[Upstream]) -> None:
