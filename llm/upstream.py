@@ -1,10 +1,14 @@
 """Talking to upstream model servers.
 
-One pooled ``httpx.AsyncClient`` per process (per event loop: daphne and uvicorn run one), with
-per-connection timeouts. Connections come from the environment and from the database; the
-model catalogue caches each connection's list for ``MODELS_CACHE_TTL`` seconds and fetches
-them concurrently within ``MODELS_FETCH_TIMEOUT``, so a broken or slow connection is reported
-in the answer and never holds up the others.
+One pooled ``aiohttp.ClientSession`` per process (per event loop: daphne and uvicorn run one),
+with per-connection timeouts. aiohttp rather than httpx: its HTTP parser is C and its reads go
+straight to the event loop, which made the proxy's per-chunk cost a fraction of httpx's (h11
+in Python, anyio pausing and resuming the socket on every read; bench/README.md).
+
+Connections come from the environment and from the database; the model catalogue caches each
+connection's list for ``MODELS_CACHE_TTL`` seconds and fetches them concurrently within
+``MODELS_FETCH_TIMEOUT``, so a broken or slow connection is reported in the answer and never
+holds up the others.
 """
 
 import asyncio
@@ -17,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 from django.conf import settings
 
@@ -67,9 +71,13 @@ class Upstream:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
-    def timeouts(self) -> httpx.Timeout:
-        return httpx.Timeout(
-            connect=settings.UPSTREAM_CONNECT_TIMEOUT, read=self.timeout, write=30, pool=30
+    def timeouts(self) -> aiohttp.ClientTimeout:
+        """Connecting, then silence: before the first byte of the answer and between chunks."""
+        return aiohttp.ClientTimeout(
+            total=None,
+            connect=POOL_WAIT + settings.UPSTREAM_CONNECT_TIMEOUT,  # a free slot, then connect
+            sock_connect=settings.UPSTREAM_CONNECT_TIMEOUT,
+            sock_read=self.timeout,
         )
 
 
@@ -121,57 +129,55 @@ def upstreams_all() -> list[Upstream]:
 
 # --- the pooled client ----------------------------------------------------------------------
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
+POOL_WAIT = 30  # seconds a request may wait for a free connection when all are busy
+_sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = (
     weakref.WeakKeyDictionary()
 )
+_tls: ssl.SSLContext | None = None
 
 
-class ShardedTransport(httpx.AsyncBaseTransport):
-    """httpx's pool spread over a few smaller pools, requests dealt out in turn.
+def http_session() -> aiohttp.ClientSession:
+    """The process's pooled session (a session is bound to the loop that made it).
 
-    httpcore's pool bookkeeping is quadratic in its number of connections (every request
-    start and end scans all of them once per idle one): with hundreds of concurrent streams in
-    one pool that costs more CPU than the streams themselves. Shards of a few dozen connections
-    keep it negligible; keep-alive reuse works as before within each shard.
+    ``trust_env`` is off: no proxy from the environment is ever used for upstream calls.
     """
-
-    SHARDS = 16
-
-    def __init__(self, *, max_connections: int) -> None:
-        per_shard = max(1, -(-max_connections // self.SHARDS))
-        limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
-        tls = ssl.create_default_context()  # one for all shards: loading CAs is slow
-        self._shards = [
-            httpx.AsyncHTTPTransport(verify=tls, limits=limits, retries=0)
-            for _ in range(self.SHARDS)
-        ]
-        self._turn = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self._turn = (self._turn + 1) % self.SHARDS
-        return await self._shards[self._turn].handle_async_request(request)
-
-    async def aclose(self) -> None:
-        for shard in self._shards:
-            await shard.aclose()
-
-
-def http_client() -> httpx.AsyncClient:
-    """The process's pooled client (an AsyncClient is bound to the loop that first used it).
-
-    Its transport is given explicitly, so no proxy from the environment is ever used for
-    upstream calls.
-    """
+    global _tls
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = httpx.AsyncClient(
-            transport=ShardedTransport(max_connections=settings.UPSTREAM_MAX_CONNECTIONS),
-            timeout=httpx.Timeout(60, connect=settings.UPSTREAM_CONNECT_TIMEOUT),
+    session = _sessions.get(loop)
+    if session is None or session.closed:
+        if _tls is None:
+            _tls = ssl.create_default_context()  # loading the CAs is slow: once per process
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=settings.UPSTREAM_MAX_CONNECTIONS, limit_per_host=0, ssl=_tls
+            ),
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                connect=POOL_WAIT + settings.UPSTREAM_CONNECT_TIMEOUT,
+                sock_connect=settings.UPSTREAM_CONNECT_TIMEOUT,
+                sock_read=60,
+            ),
             trust_env=False,
+            skip_auto_headers=("User-Agent",),
+            headers={"User-Agent": "webui-backend"},
         )
-        _clients[loop] = client
-    return client
+        _sessions[loop] = session
+    return session
+
+
+async def http_sessions_close() -> None:
+    """Close this loop's session (a graceful shutdown, tests)."""
+    session = _sessions.pop(asyncio.get_running_loop(), None)
+    if session is not None:
+        await session.close()
+
+
+def _json_body(payload: dict[str, Any], upstream: "Upstream") -> dict[str, Any]:
+    return {
+        "data": orjson.dumps(payload),
+        "headers": {"Content-Type": "application/json", **upstream.headers},
+        "timeout": upstream.timeouts(),
+    }
 
 
 # --- the catalogue --------------------------------------------------------------------------
@@ -200,15 +206,19 @@ def _listing_key(upstream: Upstream) -> tuple[str, str, str]:
     return (upstream.key, upstream.base_url, upstream.api_key)
 
 
+async def _get_json(url: str, headers: dict[str, str]) -> Any:
+    async with http_session().get(url, headers=headers) as response:
+        response.raise_for_status()
+        return orjson.loads(await response.read())
+
+
 async def _fetch(upstream: Upstream) -> _Listing:
     now = time.monotonic()
     try:
-        response = await asyncio.wait_for(
-            http_client().get(upstream.models_url, headers=upstream.headers),
+        body = await asyncio.wait_for(
+            _get_json(upstream.models_url, upstream.headers),
             timeout=settings.MODELS_FETCH_TIMEOUT,
         )
-        response.raise_for_status()
-        body = response.json()
         if upstream.kind == Connection.Kind.OLLAMA:
             models = [
                 ModelEntry(
@@ -233,7 +243,7 @@ async def _fetch(upstream: Upstream) -> _Listing:
             ]
     except TimeoutError:
         return _Listing(now + settings.MODELS_CACHE_TTL, error="timed out listing models")
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+    except (aiohttp.ClientError, ValueError, KeyError, TypeError) as exc:
         return _Listing(now + settings.MODELS_CACHE_TTL, error=f"{type(exc).__name__}: {exc}")
     return _Listing(now + settings.MODELS_CACHE_TTL, models=models)
 
@@ -299,7 +309,7 @@ def catalogue_forget() -> None:
 # --- completions ----------------------------------------------------------------------------
 
 
-def _retry_after(response: httpx.Response) -> int:
+def _retry_after(response: aiohttp.ClientResponse) -> int:
     try:
         return max(1, int(float(response.headers.get("retry-after", "1"))))
     except ValueError:
@@ -319,9 +329,9 @@ def _upstream_message(body: bytes) -> str:
     return str(error or "")[:500]
 
 
-def fault_for_status(response: httpx.Response, body: bytes) -> UpstreamFault | Exception:
+def fault_for_status(response: aiohttp.ClientResponse, body: bytes) -> UpstreamFault | Exception:
     """The error a non-2xx upstream answer becomes."""
-    code = response.status_code
+    code = response.status
     message = _upstream_message(body)
     if code == 401 or code == 403:
         return UpstreamUnauthorized()
@@ -341,15 +351,22 @@ def fault_for_status(response: httpx.Response, body: bytes) -> UpstreamFault | E
     return UpstreamRejected(f"The model server refused the request ({code}): {message}".strip())
 
 
-def translate(exc: Exception) -> Exception:
-    """An httpx transport error as one of our upstream faults."""
-    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
-        return UpstreamTimeout()
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+def translate(exc: BaseException) -> Exception:
+    """A transport error (aiohttp's, or a timeout) as one of our upstream faults."""
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return UpstreamUnavailable()
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+    if isinstance(exc, TimeoutError):  # silent too long, before the answer or mid-stream
+        return UpstreamTimeout()
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return UpstreamStreamCut()
+    if isinstance(exc, aiohttp.ClientOSError):
+        return UpstreamStreamCut()
+    if isinstance(exc, aiohttp.ClientResponseError):  # not HTTP, or broken HTTP
+        return UpstreamInvalidResponse("The model server's answer is not valid HTTP.")
     return UpstreamUnavailable(f"The model server could not be reached ({type(exc).__name__}).")
+
+
+TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
 
 
 async def completion_call(upstream: Upstream, payload: dict[str, Any]) -> dict[str, Any]:
@@ -357,20 +374,18 @@ async def completion_call(upstream: Upstream, payload: dict[str, Any]) -> dict[s
     call = UpstreamCall(upstream.name)
     try:
         try:
-            response = await http_client().post(
-                upstream.chat_url,
-                json=payload,
-                headers=upstream.headers,
-                timeout=upstream.timeouts(),
-            )
-        except httpx.HTTPError as exc:
+            async with http_session().post(
+                upstream.chat_url, **_json_body(payload, upstream)
+            ) as response:
+                call.answered()
+                raw = await response.read()
+        except TRANSPORT_ERRORS as exc:
             raise translate(exc) from exc
-        call.answered()
-        if response.status_code >= 400:
-            raise fault_for_status(response, response.content)
+        if response.status >= 400:
+            raise fault_for_status(response, raw)
         try:
-            body = response.json()
-        except ValueError:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
             raise UpstreamInvalidResponse("The model server's answer is not JSON.") from None
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
             raise UpstreamInvalidResponse("The model server's answer has no choices.")
@@ -428,8 +443,33 @@ async def _drain(body: AsyncIterator[bytes]) -> None:
                 left -= len(data)
                 if left < 0:
                     return
-    except (TimeoutError, httpx.HTTPError):
+    except TRANSPORT_ERRORS:
         return
+
+
+def _left_behind(content: aiohttp.StreamReader) -> bytes:
+    """The bytes aiohttp had received but not handed out when the stream broke.
+
+    Its reader raises a stream's error before the data it still holds, such as a cut
+    upstream's last chunks: those were sent, and must reach the client and the saved reply.
+    (aiohttp's private reader; tests/e2e/test_completions.py's cut case pins it.)
+    """
+    try:
+        return content._read_nowait(-1) if content._buffer else b""
+    except Exception:
+        return b""
+
+
+async def _reads(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """A response body's bytes as they come; if it breaks, what came first, then the error."""
+    try:
+        async for data in content.iter_any():
+            yield data
+    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
+        tail = _left_behind(content)
+        if tail:
+            yield tail
+        raise
 
 
 async def completion_stream(
@@ -443,18 +483,14 @@ async def completion_stream(
     """
     call = UpstreamCall(upstream.name)
     try:
-        async with http_client().stream(
-            "POST",
-            upstream.chat_url,
-            json=payload,
-            headers=upstream.headers,
-            timeout=upstream.timeouts(),
+        async with http_session().post(
+            upstream.chat_url, **_json_body(payload, upstream)
         ) as response:
             call.answered()
-            if response.status_code >= 400:
-                raise fault_for_status(response, await response.aread())
+            if response.status >= 400:
+                raise fault_for_status(response, await response.read())
             buffer = b""
-            body = response.aiter_bytes()
+            body = _reads(response.content)
             async for data in body:
                 buffer += data
                 *lines, buffer = buffer.split(b"\n")
@@ -472,9 +508,10 @@ async def completion_stream(
                 return
             if chunk is not None:
                 yield chunk
-    except httpx.HTTPError as exc:
-        call.failed(translate(exc))
-        raise translate(exc) from exc
+    except TRANSPORT_ERRORS as exc:
+        fault = translate(exc)
+        call.failed(fault)
+        raise fault from exc
     except Exception as exc:
         call.failed(exc)
         raise
@@ -486,16 +523,15 @@ async def ollama_pull(upstream: Upstream, name: str) -> AsyncIterator[bytes]:
     """Ask an Ollama server to pull ``name``; its NDJSON progress lines, as they come."""
     url = upstream.base_url.rstrip("/") + "/api/pull"
     try:
-        async with http_client().stream(
-            "POST",
-            url,
-            json={"name": name, "model": name, "stream": True},
-            timeout=upstream.timeouts(),
+        async with http_session().post(
+            url, **_json_body({"name": name, "model": name, "stream": True}, upstream)
         ) as response:
-            if response.status_code >= 400:
-                raise fault_for_status(response, await response.aread())
-            async for line in response.aiter_lines():
+            if response.status >= 400:
+                raise fault_for_status(response, await response.read())
+            async for line in response.content:  # lines, each at most the read buffer (64 KiB)
                 if line.strip():
-                    yield line.encode() + b"\n"
-    except httpx.HTTPError as exc:
+                    yield line.rstrip(b"\r\n") + b"\n"
+    except ValueError:  # a line longer than the read buffer
+        raise UpstreamInvalidResponse("The model server sent an endless line.") from None
+    except TRANSPORT_ERRORS as exc:
         raise translate(exc) from exc
