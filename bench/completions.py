@@ -12,7 +12,8 @@ twice — straight to the upstream, and through ``POST /api/openai/v1/chat/compl
   at a time, direct and proxy alternating);
 - at each ``--concurrency``, that many simultaneous streams of ``--chunks`` chunks each, sent
   by the upstream as fast as it can: chunks/s over all streams, p50/p99 time to first token,
-  errors, and the server's peak RSS; ``--rounds`` direct/proxy pairs, the median ratio counts.
+  errors, the server's peak RSS and CPU time per chunk (the upstream's process for "direct",
+  ours for "proxy"); ``--rounds`` direct/proxy pairs, the median ratio counts.
 
 Direct and proxy alternate because a shared machine's speed drifts from minute to minute:
 back-to-back blocks measured the drift as much as the proxy.
@@ -41,6 +42,7 @@ from harness import (
     PASSWORD,
     PROJECT_DIR,
     MemorySampler,
+    cpu_seconds,
     free_port,
     loadavg,
     log_errors,
@@ -64,6 +66,7 @@ class StreamRun:
     ttft_ms: list[float] = field(default_factory=list)
     error_kinds: Counter[str] = field(default_factory=Counter)
     peak_rss_mib: float | None = None
+    cpu_s: float = 0.0  # of the process serving the streams (the upstream's for "direct")
 
     def pct(self, q: float) -> float | None:
         if not self.ttft_ms:
@@ -128,10 +131,12 @@ async def streams(
         await asyncio.gather(
             *(client.get(warm_url) for _ in range(concurrency)), return_exceptions=True
         )
+        cpu_before = cpu_seconds(pid)
         with MemorySampler(pid) as memory:
             started = time.perf_counter()
             await asyncio.gather(*(guarded() for _ in range(total)))
             run.elapsed_s = time.perf_counter() - started
+        run.cpu_s = cpu_seconds(pid) - cpu_before
         run.peak_rss_mib = memory.peak_mib
     return run
 
@@ -142,12 +147,13 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 def row(label: str, run: StreamRun) -> None:
     rate = run.chunks / run.elapsed_s if run.elapsed_s else 0
+    cpu = run.cpu_s * 1e6 / run.chunks if run.chunks and run.cpu_s else None
     print(
         f"| {label} | {run.concurrency} | {rate:,.0f} | {fmt(run.pct(50))} | "
-        f"{fmt(run.pct(99))} | {run.errors} | {fmt(run.peak_rss_mib, 0)} |"
+        f"{fmt(run.pct(99))} | {run.errors} | {fmt(run.peak_rss_mib, 0)} | {fmt(cpu)} |"
     )
     for kind, count in run.error_kinds.most_common(3):
-        print(f"|  error x{count}: {kind} | | | | | | |")
+        print(f"|  error x{count}: {kind} | | | | | | | |")
 
 
 def parse_args() -> argparse.Namespace:
@@ -174,8 +180,11 @@ async def bench(base_url: str, server_pid: int, upstream: str, upstream_pid: int
     await streams(proxy, auth, concurrency=4, total=8, chunks=20, pid=server_pid)
     await streams(direct, {}, concurrency=4, total=8, chunks=20, pid=upstream_pid)
 
-    print("| path | concurrency | chunks/s | TTFT p50 ms | TTFT p99 ms | errors | peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| path | concurrency | chunks/s | TTFT p50 ms | TTFT p99 ms | errors | peak RSS MiB "
+        "| CPU µs per chunk |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     errors = 0
     # Time to first token: direct and proxy requests alternate, one at a time, so a slow
     # patch of a shared machine hits both alike.
@@ -187,11 +196,15 @@ async def bench(base_url: str, server_pid: int, upstream: str, upstream_pid: int
     ):
         body = {**STREAM_BODY, "mock_chunks": 20}
         started = {"direct": 0.0, "proxy": 0.0}
+        floor: list[float] = []  # any authenticated request on this server, for scale
         for _ in range(args.sequential):
             for label, client, url in (("direct", to_direct, direct), ("proxy", to_proxy, proxy)):
                 began = time.perf_counter()
                 await one_stream(client, url, body, seq[label])
                 started[label] += time.perf_counter() - began
+            began = time.perf_counter()
+            (await to_proxy.get(f"{base_url}/api/auths/")).raise_for_status()
+            floor.append((time.perf_counter() - began) * 1000)
     for label in ("direct", "proxy"):
         seq[label].elapsed_s = started[label]
         row(label, seq[label])
@@ -221,6 +234,10 @@ async def bench(base_url: str, server_pid: int, upstream: str, upstream_pid: int
                 ratios.setdefault(concurrency, []).append(rates["proxy"] / rates["direct"])
     print()
     print(f"added time to first token at concurrency 1 (p50): {added:.1f} ms")
+    print(
+        f"for scale, an authenticated GET /api/auths/ on the same server: "
+        f"p50 {statistics.median(floor):.1f} ms"
+    )
     for concurrency, shares in ratios.items():
         each = ", ".join(f"{r:.0%}" for r in shares)
         print(

@@ -37,7 +37,7 @@ from llm.retrieval import messages_with_sources, sources_for
 from llm.selectors import custom_model_get_visible
 from llm.serializers import CompletionInputSerializer
 from llm.services import chat_get_or_create_for_completion, turn_begin
-from llm.snapshot import config_snapshot
+from llm.snapshot import Snapshot, config_snapshot
 from llm.streaming import Progress, Pump, Turn, db, response_data, sse, turn_start
 from llm.tools import tools_merge
 from llm.upstream import Upstream, catalogue
@@ -81,7 +81,7 @@ class CompletionView:
     api_key_scope = "completions"
 
 
-def turn_accept(request: HttpRequest) -> Turn:
+def turn_accept(request: HttpRequest, snapshot: Snapshot) -> Turn:
     """Authenticate, count against the request limit, validate and check budgets (sync)."""
     view = CompletionView()
     drf = request_authenticate(request, view, IsApprovedUser())
@@ -94,7 +94,6 @@ def turn_accept(request: HttpRequest) -> Turn:
     user: User = drf.user
     key = drf.auth if isinstance(drf.auth, ApiKey) else None
     key_allows(drf, route_kind="completions", model=data["model"])
-    snapshot = config_snapshot()
     custom = (  # most completions name an upstream's model: no query for them
         custom_model_get_visible(user=user, model_id=data["model"])
         if data["model"] in snapshot.custom_model_ids
@@ -139,7 +138,8 @@ def turn_accept(request: HttpRequest) -> Turn:
 
 def turn_accept_with_upstreams(request: HttpRequest) -> tuple[Turn, list[Upstream]]:
     """``turn_accept`` and the enabled connections, in one visit to the database."""
-    return turn_accept(request), config_snapshot().upstreams
+    snapshot = config_snapshot()
+    return turn_accept(request, snapshot), snapshot.upstreams
 
 
 async def turn_route(turn: Turn, upstreams: list[Upstream]) -> None:

@@ -149,7 +149,8 @@ CELERY_BEAT_SCHEDULE = {
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's, with one connection pool per process (webui_backend/cache.py).
+            "BACKEND": "webui_backend.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "webui"),
             # A Redis that stops answering must not hang requests: the rate limiter and the
