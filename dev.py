@@ -54,8 +54,12 @@ def serve() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8080")
     print(f"Serving on http://{host}:{port} (API docs at /docs)", flush=True)
-    daphne = [str(PYTHON), "-m", "daphne", "-b", host, "-p", port, *DAPHNE_WEBSOCKET_LIMITS]
-    return subprocess.call([*daphne, "webui_backend.asgi:application"], cwd=ROOT)  # noqa: S603
+    # daphne with a graceful stop (webui_backend/server.py), as in production: Ctrl-C lets
+    # streams finish, a second Ctrl-C stops at once.
+    daphne = [str(PYTHON), "-m", "webui_backend.server", "-b", host, "-p", port]
+    return subprocess.call(  # noqa: S603
+        [*daphne, *DAPHNE_WEBSOCKET_LIMITS, "webui_backend.asgi:application"], cwd=ROOT
+    )
 
 
 def test(args: list[str]) -> int:

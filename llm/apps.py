@@ -9,6 +9,10 @@ class LLMConfig(AppConfig):
     def ready(self) -> None:
         from llm.models import Connection, CustomModel
         from llm.snapshot import config_changed
+        from llm.upstream import http_sessions_close
+        from webui_backend.lifecycle import on_drained
+
+        on_drained(http_sessions_close)  # a graceful stop closes the upstream connections
 
         for model in (Connection, CustomModel):
             for signal in (post_save, post_delete):

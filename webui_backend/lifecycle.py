@@ -50,6 +50,7 @@ class _State:
         self.connections: set[_Connection] = set()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.hooks: list[Callable[[], Awaitable[None]]] = []
+        self.final_hooks: list[Callable[[], Awaitable[None]]] = []
 
 
 state = _State()
@@ -58,6 +59,11 @@ state = _State()
 def on_drain(hook: Callable[[], Awaitable[None]]) -> None:
     """Run ``hook`` once sockets were told to go (e.g. release what polling sessions hold)."""
     state.hooks.append(hook)
+
+
+def on_drained(hook: Callable[[], Awaitable[None]]) -> None:
+    """Run ``hook`` once everything has finished (e.g. close pooled client connections)."""
+    state.final_hooks.append(hook)
 
 
 async def _nothing() -> Message:
@@ -262,3 +268,8 @@ async def drain(timeout: float) -> None:
         len(left),
         extra={"event": "drain_end"},
     )
+    for hook in state.final_hooks:
+        try:
+            await hook()
+        except Exception:
+            logger.exception("a drain hook failed")

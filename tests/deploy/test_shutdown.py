@@ -96,6 +96,8 @@ def test_sigterm_lets_a_stream_finish_and_tells_sockets_to_reconnect(
         httpx.get(f"{url}/health", timeout=2)  # no longer listening
     assert stream["done"].wait(15)
     exit_code = cluster.wait("web-0", 20)
+    time.sleep(0.5)  # the launcher's reader takes the last lines
+    output = "\n".join(cluster.processes["web-0"].lines)
 
     assert hint == {"type": "reconnect", "data": hint["data"]}
     assert hint["data"]["reason"] == "server_restart"
@@ -106,6 +108,8 @@ def test_sigterm_lets_a_stream_finish_and_tells_sockets_to_reconnect(
     assert stream["lines"][-1] == "[DONE]"
     assert exit_code == 0
     assert time.monotonic() - started < 15
+    assert "drained in" in output
+    assert "Unclosed" not in output  # the upstream connections were closed, not abandoned
 
 
 def test_a_chat_reply_cut_by_the_shutdown_limit_is_saved_as_incomplete(
