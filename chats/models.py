@@ -57,6 +57,9 @@ class Message(models.Model):
     text = models.TextField(blank=True, default="", help_text="Plain text of content, for search.")
     model = models.CharField(max_length=255, blank=True, default="")
     usage = models.JSONField(null=True, blank=True)
+    # An answer from knowledge: the chunks it was given, as Open WebUI keeps them on the message
+    # (``message.sources``), so citations survive a reload.
+    sources = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -20,6 +20,7 @@ MESSAGE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 TITLE_MAX = 1000
 TAG_MAX = 100
 TIMESTAMP_MAX = 32_503_680_000  # the year 3000
+SOURCES_MAX = 500_000  # characters of a message's sources as JSON (chunks' text included)
 
 
 def content_text(content: str | list[dict[str, Any]]) -> str:
@@ -111,6 +112,9 @@ class MessageInputSerializer(StrictSerializer):
     content = ContentField()
     model = StrictCharField(max_length=255, required=False, allow_blank=True)
     usage = serializers.DictField(required=False, allow_null=True)
+    sources = serializers.ListField(
+        child=serializers.DictField(), required=False, allow_null=True, max_length=100
+    )
     timestamp = serializers.IntegerField(required=False, min_value=0, max_value=TIMESTAMP_MAX)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -121,6 +125,9 @@ class MessageInputSerializer(StrictSerializer):
         usage = attrs.get("usage")
         if usage is not None and (len(json.dumps(usage)) > 10_000 or _has_nul(usage)):
             raise serializers.ValidationError({"usage": ["Usage is too large or malformed."]})
+        sources = attrs.get("sources")
+        if sources is not None and (len(json.dumps(sources)) > SOURCES_MAX or _has_nul(sources)):
+            raise serializers.ValidationError({"sources": ["Sources are too large or malformed."]})
         return attrs
 
 
@@ -134,6 +141,7 @@ class MessageIn:
     content: Any
     model: str = ""
     usage: dict | None = None
+    sources: list | None = None
     timestamp: datetime | None = None
 
     @classmethod
@@ -146,6 +154,7 @@ class MessageIn:
             content=data["content"],
             model=data.get("model", ""),
             usage=data.get("usage"),
+            sources=data.get("sources"),
             timestamp=datetime.fromtimestamp(stamp, tz=UTC) if stamp is not None else None,
         )
 
@@ -251,7 +260,7 @@ def unix(value: datetime) -> int:
 
 
 def message_payload(message: Message) -> dict[str, Any]:
-    return {
+    payload = {
         "id": message.message_id,
         "parent_id": message.parent_message_id or None,
         "role": message.role,
@@ -260,6 +269,9 @@ def message_payload(message: Message) -> dict[str, Any]:
         "usage": message.usage,
         "timestamp": unix(message.created_at),
     }
+    if message.sources is not None:  # as Open WebUI: only on answers that have them
+        payload["sources"] = message.sources
+    return payload
 
 
 def chat_body(chat: Chat, messages: list[Message]) -> dict[str, Any]:
@@ -287,6 +299,11 @@ class MessageOutputSerializer(serializers.Serializer):
     content = ContentField()
     model = serializers.CharField()
     usage = serializers.DictField(allow_null=True)
+    sources = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="An answer from knowledge: the chunks it was given (as the response's).",
+    )
     timestamp = serializers.IntegerField()
 
 

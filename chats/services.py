@@ -89,6 +89,7 @@ def _insert_messages(chat: Chat, items: Iterable[MessageIn], now: datetime) -> l
                 text=content_text(item.content),
                 model=item.model,
                 usage=item.usage,
+                sources=item.sources,
                 created_at=item.timestamp or now,
                 updated_at=now,
             )
@@ -210,7 +211,9 @@ def _merge_branch(chat: Chat, items: list[dict[str, Any]], now: datetime) -> Non
         previous = message_id
     if changed:
         Message.objects.bulk_update(
-            changed, ["role", "content", "text", "model", "usage", "updated_at"], batch_size=500
+            changed,
+            ["role", "content", "text", "model", "usage", "sources", "updated_at"],
+            batch_size=500,
         )
     _broadcast_messages(chat, _insert_messages(chat, new, now))
     chat.current_id = previous
@@ -233,7 +236,9 @@ def _merge_history(chat: Chat, history: dict[str, Any], now: datetime) -> None:
     topological(new, known_ids=stored.keys())
     if changed:
         Message.objects.bulk_update(
-            changed, ["role", "content", "text", "model", "usage", "updated_at"], batch_size=500
+            changed,
+            ["role", "content", "text", "model", "usage", "sources", "updated_at"],
+            batch_size=500,
         )
     _broadcast_messages(chat, _insert_messages(chat, new, now))
     chat.current_id = history.get("current_id") or history.get("currentId") or current
@@ -241,7 +246,7 @@ def _merge_history(chat: Chat, history: dict[str, Any], now: datetime) -> None:
 
 def _apply_changes(message: Message, item: dict[str, Any], now: datetime) -> bool:
     changed = False
-    for field in ("role", "content", "model", "usage"):
+    for field in ("role", "content", "model", "usage", "sources"):
         if field in item and getattr(message, field) != item[field]:
             setattr(message, field, item[field])
             changed = True
@@ -424,6 +429,7 @@ def _copy_messages(messages: Iterable[dict[str, Any]]) -> list[MessageIn]:
             content=m["content"],
             model=m.get("model") or "",
             usage=m.get("usage"),
+            sources=m.get("sources"),
             timestamp=datetime.fromtimestamp(m["timestamp"], tz=UTC),
         )
         for m in messages

@@ -164,8 +164,12 @@ def turn_finish(
     usage: dict[str, Any] | None,
     error: tuple[str, str] | None,
     parent_id: str = "",
+    sources: list[dict[str, Any]] | None = None,
 ) -> None:
     """Save the reply (what arrived, marked incomplete after a fault) and close the turn.
+
+    ``sources`` (an answer from knowledge: what it was given, as the response carries them)
+    are kept on the reply, as Open WebUI keeps citations on the message.
 
     The reply goes under ``parent_id`` (the turn's last tool result) when given, else under
     the turn's request message.
@@ -181,6 +185,8 @@ def turn_finish(
         "model": generation.model,
         "usage": stored_usage or None,
     }
+    if sources:
+        data["sources"] = sources
     if parent_id or generation.request_message_id:
         data["parent_id"] = parent_id or generation.request_message_id
     message_append(chat, data)

@@ -306,6 +306,7 @@ class Pump:
                     usage={**usage, "total_tokens": sum(usage.values())},
                     error=error,  # type: ignore[arg-type]
                     parent_id=turn.reply_parent,
+                    sources=[source.as_json() for source in turn.sources],
                 )
             await db(
                 usage_record,

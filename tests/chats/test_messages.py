@@ -314,3 +314,27 @@ def test_appended_messages_are_published_to_the_chat_room(owner: User) -> None:
     assert event["event"] == "message"
     assert event["data"]["chat_id"] == chat["id"]
     assert event["data"]["message"]["content"] == "broadcast me"
+
+
+def test_a_message_keeps_open_webui_sources_and_bad_ones_are_refused(
+    api_owner: APIClient,
+) -> None:
+    chat = create_chat(api_owner, messages=[msg("user", "q", id="m1")])
+    sources = [{"source": {"id": "f1", "name": "a.md"}, "document": ["text"], "metadata": [{}]}]
+
+    cited = append(api_owner, chat["id"], {**msg("assistant", "a", id="a1"), "sources": sources})
+    not_a_list = append(api_owner, chat["id"], {**msg("assistant", "b"), "sources": "a.md"})
+    too_big = append(
+        api_owner, chat["id"], {**msg("assistant", "c"), "sources": [{"text": "x" * 600_000}]}
+    )
+    with_nul = append(api_owner, chat["id"], {**msg("assistant", "d"), "sources": [{"t": "\x00"}]})
+    stored = api_owner.get(f"/api/chats/{chat['id']}").json()["chat"]["history"]["messages"]
+
+    assert cited.status_code == 201
+    assert cited.json()["sources"] == sources
+    assert stored["a1"]["sources"] == sources
+    assert "sources" not in stored["m1"]
+    assert not_a_list.status_code == 400
+    assert too_big.status_code == 400
+    assert with_nul.status_code == 400
+    assert set(stored) == {"m1", "a1"}  # nothing half-written

@@ -134,6 +134,37 @@ def test_open_webui_files_items_name_files_and_collections(
     assert "files" not in upstream.requests[-1]
 
 
+def test_a_chat_reply_keeps_its_sources_through_a_reload_and_an_export(
+    proxy: str, ann: User
+) -> None:
+    """As Open WebUI keeps citations on the message: the saved reply has the sources the
+    answer came with, in the chat and in its export, and an import brings them back."""
+    knowledge = collection(ann, indexed_file(ann, FACT, "falcon.md"))
+    body = ask(
+        "What is the launch code of Falcon?",
+        chat_id="cited",
+        responseChatItemId="cited-reply",
+        knowledge_ids=[str(knowledge.pk)],
+    )
+
+    with http(proxy, ann) as client:
+        answer = client.post("/api/chat/completions", json=body)
+        chat_id = answer.json()["chat_id"]
+        chat = client.get(f"/api/chats/{chat_id}").json()["chat"]
+        exported = client.get("/api/chats/export")
+        imported = client.post("/api/chats/import", json=exported.json())
+        copy = client.get(f"/api/chats/{imported.json()[0]['id']}").json()["chat"]
+
+    assert answer.status_code == 200, answer.text
+    reply = chat["history"]["messages"]["cited-reply"]
+    assert reply["sources"] == answer.json()["sources"]
+    assert reply["sources"][0]["metadata"]["filename"] == "falcon.md"
+    question = next(m for m in chat["messages"] if m["role"] == "user")
+    assert "sources" not in question
+    assert imported.status_code == 200, imported.text
+    assert copy["history"]["messages"]["cited-reply"]["sources"] == reply["sources"]
+
+
 def test_a_stream_ends_with_a_sources_chunk_the_openai_client_passes_over(
     proxy: str, ann: User
 ) -> None:
