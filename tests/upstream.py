@@ -10,16 +10,18 @@
 - ``mock_fault``: ``401``, ``429`` (with ``Retry-After: 7``), ``500``, ``503``, ``400``,
   ``hang`` (never answers), ``hang_after_headers`` (headers, then nothing), ``cut`` (closes
   the connection after ``mock_cut_after`` chunks), ``nodone`` (ends cleanly without
-  ``[DONE]``), ``badjson`` (a chunk that is not JSON), ``garbled`` (a line that is not SSE),
-  ``notjson`` (a non-streaming answer that is not JSON).
+  ``[DONE]``), ``hang_after_done`` (``[DONE]``, then comment lines, never the body's end),
+  ``badjson`` (a chunk that is not JSON), ``garbled`` (a line that is not SSE), ``notjson``
+  (a non-streaming answer that is not JSON).
 
 - ``mock_tool`` ``{"name", "arguments", "always"?}`` (non-streaming): the answer calls that tool
   with those arguments, unless the last message is a ``tool`` result, which the answer then
   echoes (``Tool said: <content>``); with ``always`` every answer calls the tool.
 
-``requests`` keeps every completion request body; ``disconnects`` counts streams whose client
-went away. ``models_delay`` slows the model list (a slow connection). Run it on its own with
-``python -m tests.upstream --port 9000`` (the benchmark does).
+``requests`` keeps every completion request body and ``peers`` the client port it came from;
+``disconnects`` counts streams whose client went away. ``models_delay`` slows the model list
+(a slow connection). Run it on its own with ``python -m tests.upstream --port 9000`` (the
+benchmark does).
 """
 
 import argparse
@@ -40,6 +42,7 @@ class StandIn:
         self.kind = kind
         self.models_delay = models_delay
         self.requests: list[dict[str, Any]] = []
+        self.peers: list[int] = []  # the client's port of each completion request
         self.disconnects = 0
         self.finished = 0  # streams written to the end
         self.pulls: list[str] = []
@@ -102,6 +105,8 @@ class StandIn:
     async def completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.peers.append(peer[1] if peer else 0)
         fault = str(body.get("mock_fault", ""))
         chunks = int(body.get("mock_chunks", 5))
         delay = float(body.get("mock_delay", 0))
@@ -201,6 +206,9 @@ class StandIn:
                 await response.write(self._event({**base, "choices": [], "usage": usage}))
             if fault != "nodone":
                 await response.write(b"data: [DONE]\n\n")
+            while fault == "hang_after_done":  # until the client drops the connection
+                await asyncio.sleep(0.1)
+                await response.write(b": still here\n\n")
             await response.write_eof()
             self.finished += 1
         except (ConnectionResetError, asyncio.CancelledError):

@@ -503,6 +503,55 @@ def test_headers_then_silence_is_a_timeout(proxy: str, user: User) -> None:
     assert answer.status_code == 504
 
 
+def test_streams_one_after_another_reuse_the_upstream_connection(
+    proxy: str, user: User, upstream: StandIn
+) -> None:
+    """A stream read to its end gives its connection back: no new TCP (or TLS) handshake
+    per completion."""
+    body = {"model": "mock", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+
+    with http(proxy, user) as client:
+        for _ in range(3):
+            with client.stream("POST", "/api/openai/v1/chat/completions", json=body) as response:
+                assert sse_events(response)[-1] == "[DONE]"
+
+    assert len(set(upstream.peers[-3:])) == 1
+
+
+def test_an_upstream_that_never_ends_its_body_after_done_does_not_hold_the_answer(
+    proxy: str, user: User, upstream: StandIn
+) -> None:
+    """After ``[DONE]`` the rest of the body is read so the connection can be reused; an
+    upstream that never ends it is given half a second, then dropped."""
+    body = {
+        "model": "mock",
+        "stream": True,
+        "chatId": "endless-body",
+        "responseChatItemId": "endless-reply",
+        "messages": [{"role": "user", "content": "x"}],
+        "mock_chunks": 3,
+        "mock_fault": "hang_after_done",
+    }
+    started = time.monotonic()
+    with (
+        http(proxy, user) as client,
+        client.stream("POST", "/api/v1/chat/completions", json=body) as response,
+    ):
+        events = sse_events(response)
+    elapsed = time.monotonic() - started
+
+    assert events[-1] == "[DONE]"
+    assert not any(isinstance(e, dict) and "error" in e for e in events)
+    assert elapsed < 5
+    reply = Message.objects.get(message_id="endless-reply")
+    assert reply.text == "tok0 tok1 tok2 "
+    assert "incomplete" not in (reply.usage or {})
+    deadline = time.monotonic() + 5
+    while upstream.disconnects < 1:  # the stand-in saw its connection dropped
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_non_json_answer_is_502(proxy: str, user: User) -> None:
     with http(proxy, user) as client:
         answer = client.post(
