@@ -37,7 +37,7 @@ from llm.retrieval import messages_with_sources, sources_for
 from llm.selectors import custom_model_get_visible
 from llm.serializers import CompletionInputSerializer
 from llm.services import chat_get_or_create_for_completion, turn_begin
-from llm.snapshot import Snapshot, config_snapshot
+from llm.snapshot import config_snapshot
 from llm.streaming import Progress, Pump, Turn, db, response_data, sse, turn_start
 from llm.tools import tools_merge
 from llm.upstream import Upstream, catalogue
@@ -81,8 +81,10 @@ class CompletionView:
     api_key_scope = "completions"
 
 
-def turn_accept(request: HttpRequest, snapshot: Snapshot) -> Turn:
-    """Authenticate, count against the request limit, validate and check budgets (sync)."""
+def turn_accept(request: HttpRequest) -> tuple[Turn, list[Upstream]]:
+    """Authenticate, count against the request limit, validate and check budgets, then find
+    the sources; with the enabled connections. One visit to the database (sync); the cheap
+    refusals come before the retrieval's embedding and search."""
     view = CompletionView()
     drf = request_authenticate(request, view, IsApprovedUser())
     raw = drf.data
@@ -94,6 +96,13 @@ def turn_accept(request: HttpRequest, snapshot: Snapshot) -> Turn:
     user: User = drf.user
     key = drf.auth if isinstance(drf.auth, ApiKey) else None
     key_allows(drf, route_kind="completions", model=data["model"])
+    token_budget_check(user=user, api_key=key)
+    tools, functions = [], {}
+    if data.get("tool_ids"):  # 403 if the user may not run functions, 404 for an unusable id
+        tools, functions = tools_merge(
+            user=user, tool_ids=data["tool_ids"], client_tools=data.get("tools") or []
+        )
+    snapshot = config_snapshot()
     custom = (  # most completions name an upstream's model: no query for them
         custom_model_get_visible(user=user, model_id=data["model"])
         if data["model"] in snapshot.custom_model_ids
@@ -107,15 +116,9 @@ def turn_accept(request: HttpRequest, snapshot: Snapshot) -> Turn:
         knowledge_ids=data.get("knowledge_ids") or [],
         model=custom,
     )
-    token_budget_check(user=user, api_key=key)
-    tools, functions = [], {}
-    if data.get("tool_ids"):  # 403 if the user may not run functions, 404 for an unusable id
-        tools, functions = tools_merge(
-            user=user, tool_ids=data["tool_ids"], client_tools=data.get("tools") or []
-        )
     params = dict(custom.params) if custom else {}
     stream = bool(data.get("stream"))
-    return Turn(
+    turn = Turn(
         user=user,
         api_key=key,
         model=data["model"],
@@ -134,12 +137,7 @@ def turn_accept(request: HttpRequest, snapshot: Snapshot) -> Turn:
         functions=functions,
         sources=sources,
     )
-
-
-def turn_accept_with_upstreams(request: HttpRequest) -> tuple[Turn, list[Upstream]]:
-    """``turn_accept`` and the enabled connections, in one visit to the database."""
-    snapshot = config_snapshot()
-    return turn_accept(request, snapshot), snapshot.upstreams
+    return turn, snapshot.upstreams
 
 
 async def turn_route(turn: Turn, upstreams: list[Upstream]) -> None:
@@ -317,7 +315,7 @@ async def chat_completion(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return error_response(request, MethodNotAllowed(request.method or ""))
     try:
-        turn, upstreams = await db(turn_accept_with_upstreams, request)
+        turn, upstreams = await db(turn_accept, request)
         await turn_route(turn, upstreams)
         messages = list(turn.data["messages"])
         if turn.chat_key:

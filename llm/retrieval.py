@@ -11,73 +11,19 @@ them: a public model answers from its owner's collections without showing them t
 Collections deleted since the model was made are left out.
 """
 
-import logging
-import uuid
-from dataclasses import dataclass
+import re
 from typing import Any
 
 from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
-from knowledge.selectors import knowledge_readable_by
+from chats.serializers import content_text
 from llm.models import CustomModel
-from retrieval.search import Hit, chunks_search
+from retrieval.search import Hit, Scope, scope_resolve, scope_search
 from users.models import User
 
-logger = logging.getLogger(__name__)
-
 FILES_MAX = 100
-
-
-@dataclass(frozen=True)
-class Source:
-    """One retrieved chunk: where it came from, its text and its score in [0, 1]."""
-
-    content: str
-    score: float
-    file_id: str
-    filename: str
-    knowledge_id: str | None
-    page: int | None
-    chunk_index: int
-
-    @classmethod
-    def of(cls, hit: Hit) -> "Source":
-        return cls(
-            content=hit.content,
-            score=hit.score,
-            file_id=str(hit.file_id),
-            filename=hit.filename,
-            knowledge_id=str(hit.knowledge_id) if hit.knowledge_id else None,
-            page=hit.page,
-            chunk_index=hit.chunk_index,
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        """As ``/api/retrieval/query`` shows a result: content, score and metadata."""
-        return {
-            "content": self.content,
-            "score": self.score,
-            "metadata": {
-                "file_id": self.file_id,
-                "filename": self.filename,
-                "knowledge_id": self.knowledge_id,
-                "page": self.page,
-                "chunk_index": self.chunk_index,
-            },
-        }
-
-    def as_quote(self) -> dict[str, Any]:
-        """As FastGPT's ``quoteList`` shows a quote."""
-        return {
-            "id": f"{self.file_id}:{self.chunk_index}",
-            "q": self.content,
-            "a": "",
-            "source": self.filename,
-            "sourceId": self.file_id,
-            "datasetId": self.knowledge_id,
-            "score": self.score,
-        }
+PLACEHOLDER = re.compile(r"\{(context|query)\}")
 
 
 def request_files_split(files: list[Any]) -> tuple[list[str], list[str]]:
@@ -105,20 +51,6 @@ def request_files_split(files: list[Any]) -> tuple[list[str], list[str]]:
     return file_ids, collection_ids
 
 
-def model_knowledge_ids(model: CustomModel) -> list[str]:
-    """The model's collections that still exist and its owner may still read."""
-    wanted = []
-    for value in model.knowledge_ids:
-        try:
-            wanted.append(uuid.UUID(str(value)))
-        except ValueError:
-            continue
-    if not wanted:
-        return []
-    found = knowledge_readable_by(model.owner).filter(pk__in=wanted).values_list("pk", flat=True)
-    return [str(pk) for pk in found]
-
-
 def sources_for(
     *,
     user: User,
@@ -126,48 +58,38 @@ def sources_for(
     files: list[Any],
     knowledge_ids: list[str],
     model: CustomModel | None,
-) -> list[Source]:
+) -> list[Hit]:
     """The chunks to answer ``query`` from (best first, at most ``RAG_TOP_K``).
 
     Empty when nothing was asked for. Raises KnowledgeNotFound / FileNotFound (404) for ids the
-    user may not read, EmbeddingUnavailable (502) when the query cannot be embedded.
+    user may not read, EmbeddingUnavailable (502) when the query cannot be embedded. The
+    request's scope and the model's are searched together: one embedding, one ranking.
     """
     file_ids, collection_ids = request_files_split(files)
     asked = [*knowledge_ids, *collection_ids]
-    top_k = settings.RAG_TOP_K
-    hits: list[Hit] = []
-    if file_ids or asked:
-        hits += chunks_search(
-            user=user, query=query, knowledge_ids=asked, file_ids=file_ids, top_k=top_k
-        ).hits
+    scope: Scope = {}
     if model is not None and model.knowledge_ids:
-        attached = model_knowledge_ids(model)
-        if len(attached) < len(model.knowledge_ids):
-            logger.info("custom model %s names collections that are gone", model.model_id)
-        if attached:
-            hits += chunks_search(
-                user=model.owner, query=query, knowledge_ids=attached, top_k=top_k
-            ).hits
-    best: dict[tuple[uuid.UUID, int], Hit] = {}
-    for hit in hits:
-        key = (hit.file_id, hit.chunk_index)
-        if key not in best or best[key].score < hit.score:
-            best[key] = hit
-    ranked = sorted(best.values(), key=lambda h: -h.score)[:top_k]
-    return [Source.of(hit) for hit in ranked]
+        scope = scope_resolve(user=model.owner, knowledge_ids=model.knowledge_ids, lenient=True)
+    if file_ids or asked:
+        mine = scope_resolve(user=user, knowledge_ids=asked, file_ids=file_ids)
+        for file_id, knowledge_id in mine.items():
+            scope[file_id] = knowledge_id or scope.get(file_id)
+    return scope_search(scope=scope, query=query, top_k=settings.RAG_TOP_K).hits
 
 
-def prompt_with_sources(*, query: str, sources: list[Source]) -> str:
+def prompt_with_sources(*, query: str, sources: list[Hit]) -> str:
     """The last user message with the sources put in through ``RAG_TEMPLATE``."""
     context = "\n\n".join(
         f'<source id="{i + 1}" name="{s.filename}">\n{s.content}\n</source>'
         for i, s in enumerate(sources)
     )
-    return settings.RAG_TEMPLATE.replace("{context}", context).replace("{query}", query)
+    # One pass: a document that contains "{query}" keeps it as it is.
+    values = {"context": context, "query": query}
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], settings.RAG_TEMPLATE)
 
 
 def messages_with_sources(
-    messages: list[dict[str, Any]], sources: list[Source]
+    messages: list[dict[str, Any]], sources: list[Hit]
 ) -> list[dict[str, Any]]:
     """``messages`` with the last user message's text rewritten to carry the sources.
 
@@ -182,9 +104,11 @@ def messages_with_sources(
         content = message.get("content")
         if isinstance(content, list):
             texts = [p for p in content if isinstance(p, dict) and p.get("type") == "text"]
-            text = "\n".join(str(p.get("text", "")) for p in texts)
             new_content: Any = [
-                {"type": "text", "text": prompt_with_sources(query=text, sources=sources)},
+                {
+                    "type": "text",
+                    "text": prompt_with_sources(query=content_text(texts), sources=sources),
+                },
                 *(p for p in content if p not in texts),
             ]
         else:

@@ -138,7 +138,7 @@ class CompletionInputSerializer(serializers.Serializer):
     detail = StrictBooleanField(required=False, default=False)
     files = serializers.ListField(required=False, allow_null=True)
     knowledge_ids = serializers.ListField(
-        child=StrictCharField(max_length=128), required=False, allow_null=True
+        child=StrictCharField(max_length=128), required=False, allow_null=True, max_length=100
     )
     # Open WebUI: functions offered to the model as tools, run here when it calls them.
     tool_ids = serializers.ListField(

@@ -94,7 +94,7 @@ class Turn:
     tools: list[dict[str, Any]] = field(default_factory=list)  # with our functions, if any
     functions: dict[str, Any] = field(default_factory=dict)  # name -> Function (tool_ids)
     reply_parent: str = ""  # the turn's last tool result, which the reply goes under
-    sources: list[Any] = field(default_factory=list)  # llm.retrieval.Source, best first
+    sources: list[Any] = field(default_factory=list)  # retrieval.search.Hit, best first
 
 
 # --- step 2: the upstream ---------------------------------------------------------------------

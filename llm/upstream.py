@@ -155,7 +155,7 @@ def http_session() -> aiohttp.ClientSession:
                 total=None,
                 connect=POOL_WAIT + settings.UPSTREAM_CONNECT_TIMEOUT,
                 sock_connect=settings.UPSTREAM_CONNECT_TIMEOUT,
-                sock_read=60,
+                sock_read=settings.UPSTREAM_TIMEOUT,
             ),
             trust_env=False,
             skip_auto_headers=("User-Agent",),
@@ -425,28 +425,6 @@ def _sse_line(line: bytes) -> dict[str, Any] | None:
     return chunk
 
 
-DRAIN_BYTES = 64 * 1024
-DRAIN_TIMEOUT = 0.5
-
-
-async def _drain(body: AsyncIterator[bytes]) -> None:
-    """Read what follows ``[DONE]``: normally only the end of the chunked body.
-
-    A response read to its end gives its connection back to the pool; one closed early takes
-    the connection with it, so the next stream would pay a new TCP (and TLS) handshake. An
-    upstream that keeps talking or stays silent after ``[DONE]`` is cut off.
-    """
-    try:
-        async with asyncio.timeout(DRAIN_TIMEOUT):
-            left = DRAIN_BYTES
-            async for data in body:
-                left -= len(data)
-                if left < 0:
-                    return
-    except TRANSPORT_ERRORS:
-        return
-
-
 def _left_behind(content: aiohttp.StreamReader) -> bytes:
     """The bytes aiohttp had received but not handed out when the stream broke.
 
@@ -499,7 +477,8 @@ async def completion_stream(
                 for line in lines:
                     chunk = _sse_line(line)
                     if chunk is _DONE:
-                        await _drain(body)
+                        # Left now: aiohttp gives the connection back to the pool if the
+                        # body's end came with [DONE] (it normally does), else closes it.
                         return
                     if chunk is not None:
                         yield chunk

@@ -70,20 +70,7 @@ class RetrievalQueryApi(APIView):
         data.is_valid(raise_exception=True)
         result = chunks_search(user=request.user, **data.validated_data)
         body = {
-            "results": [
-                {
-                    "content": h.content,
-                    "score": h.score,
-                    "metadata": {
-                        "file_id": h.file_id,
-                        "filename": h.filename,
-                        "knowledge_id": h.knowledge_id,
-                        "page": h.page,
-                        "chunk_index": h.chunk_index,
-                    },
-                }
-                for h in result.hits
-            ],
+            "results": [hit.as_json() for hit in result.hits],
             "pending_file_ids": result.pending_file_ids,
         }
         return Response(QueryOutputSerializer(body).data)

@@ -14,6 +14,7 @@ Scores are in [0, 1], higher is better:
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,35 @@ class Hit:
     page: int | None
     chunk_index: int
 
+    def as_json(self) -> dict[str, Any]:
+        """As ``/api/retrieval/query`` shows a result (and completions their ``sources``)."""
+        return {
+            "content": self.content,
+            "score": self.score,
+            "metadata": {
+                "file_id": str(self.file_id),
+                "filename": self.filename,
+                "knowledge_id": str(self.knowledge_id) if self.knowledge_id else None,
+                "page": self.page,
+                "chunk_index": self.chunk_index,
+            },
+        }
+
+    def as_quote(self) -> dict[str, Any]:
+        """As FastGPT's ``quoteList`` shows a quote."""
+        return {
+            "id": f"{self.file_id}:{self.chunk_index}",
+            "q": self.content,
+            "a": "",
+            "source": self.filename,
+            "sourceId": str(self.file_id),
+            "datasetId": str(self.knowledge_id) if self.knowledge_id else None,
+            "score": self.score,
+        }
+
+
+Scope = dict[uuid.UUID, uuid.UUID | None]  # file id -> the collection it was reached through
+
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -57,36 +87,45 @@ class SearchResult:
     pending_file_ids: list[uuid.UUID]  # files in scope not (yet) indexed with the current model
 
 
-def _uuids(values: Sequence[str], error: type[Exception]) -> list[uuid.UUID]:
+def _uuids(values: Sequence[str], error: type[Exception] | None) -> list[uuid.UUID]:
+    """The values as UUIDs, each once; a malformed one raises ``error`` (None: left out)."""
     out = []
     for value in values:
         try:
             out.append(uuid.UUID(str(value)))
         except (ValueError, TypeError, AttributeError):
-            raise error() from None
+            if error is not None:
+                raise error() from None
     return list(dict.fromkeys(out))
 
 
 def scope_resolve(
-    *, user: User, knowledge_ids: Sequence[str], file_ids: Sequence[str]
-) -> dict[uuid.UUID, uuid.UUID | None]:
+    *,
+    user: User,
+    knowledge_ids: Sequence[str],
+    file_ids: Sequence[str] = (),
+    lenient: bool = False,
+) -> Scope:
     """file id -> the collection it was reached through (None for files asked for by id).
 
     Raises KnowledgeNotFound / FileNotFound for any id the user may not read, is missing or
-    malformed: the same answer for "not yours" and "no such thing"."""
-    k_ids = _uuids(knowledge_ids, KnowledgeNotFound)
+    malformed: the same answer for "not yours" and "no such thing". ``lenient`` leaves such
+    collections out instead (a custom model's, some deleted since it was made)."""
+    k_ids = _uuids(knowledge_ids, None if lenient else KnowledgeNotFound)
     f_ids = _uuids(file_ids, FileNotFound)
     if k_ids:
         readable = set(
             knowledge_readable_by(user).filter(pk__in=k_ids).values_list("pk", flat=True)
         )
-        if len(readable) != len(k_ids):
+        if lenient:
+            k_ids = [k for k in k_ids if k in readable]
+        elif len(readable) != len(k_ids):
             raise KnowledgeNotFound()
     if f_ids:
         readable = set(files_readable_by(user).filter(pk__in=f_ids).values_list("pk", flat=True))
         if len(readable) != len(f_ids):
             raise FileNotFound()
-    scope: dict[uuid.UUID, uuid.UUID | None] = dict.fromkeys(f_ids)
+    scope: Scope = dict.fromkeys(f_ids)
     if k_ids:
         order = {k: i for i, k in enumerate(k_ids)}
         pairs = KnowledgeFile.objects.filter(knowledge_id__in=k_ids).values_list(
@@ -152,23 +191,35 @@ def chunks_search(
     KnowledgeNotFound / FileNotFound (404). Files in scope that are not indexed with the current
     embedding model yet are searched without (``pending_file_ids`` lists them). Raises
     EmbeddingUnavailable (502) when the query cannot be embedded."""
+    scope = scope_resolve(user=user, knowledge_ids=knowledge_ids, file_ids=file_ids)
+    return scope_search(scope=scope, query=query, top_k=top_k, hybrid=hybrid, min_score=min_score)
+
+
+def scope_search(
+    *,
+    scope: Scope,
+    query: str,
+    top_k: int = 5,
+    hybrid: bool = True,
+    min_score: float = 0.0,
+) -> SearchResult:
+    """``chunks_search`` over a scope already resolved (and checked) by ``scope_resolve``."""
     top_k = max(1, min(int(top_k), TOP_K_MAX))
     query = query[:QUERY_MAX_CHARS]  # callers other than the API (completions) pass whole messages
-    scope = scope_resolve(user=user, knowledge_ids=knowledge_ids, file_ids=file_ids)
     if not scope:
         return SearchResult(hits=[], pending_file_ids=[])
     embedder = embedder_current()
-    indexed = {
-        row[0]: IndexedFile(*row)
-        for row in FileIndex.objects.filter(
-            file_id__in=list(scope), model=embedder.key
-        ).values_list("file_id", "version", "chunk_count")
-    }
+    indexed: dict[uuid.UUID, IndexedFile] = {}
+    dims = set()
+    for file_id, version, chunk_count, dim in FileIndex.objects.filter(
+        file_id__in=list(scope), model=embedder.key
+    ).values_list("file_id", "version", "chunk_count", "dim"):
+        indexed[file_id] = IndexedFile(file_id, version, chunk_count)
+        dims.add(dim)
     pending = [f for f in scope if f not in indexed]
     if not indexed or not query.strip():
         return SearchResult(hits=[], pending_file_ids=pending)
     vector = embedder.for_query().embed([query])[0]
-    dims = set(FileIndex.objects.filter(file_id__in=list(indexed)).values_list("dim", flat=True))
     if dims and dims != {len(vector)}:
         raise EmbeddingUnavailable(
             f"The embedding server answered vectors of {len(vector)} dimensions; "

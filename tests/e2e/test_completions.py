@@ -521,8 +521,8 @@ def test_streams_one_after_another_reuse_the_upstream_connection(
 def test_an_upstream_that_never_ends_its_body_after_done_does_not_hold_the_answer(
     proxy: str, user: User, upstream: StandIn
 ) -> None:
-    """After ``[DONE]`` the rest of the body is read so the connection can be reused; an
-    upstream that never ends it is given half a second, then dropped."""
+    """An upstream that never ends its body after ``[DONE]`` is dropped at once: the answer
+    is not held for it."""
     body = {
         "model": "mock",
         "stream": True,
@@ -542,7 +542,7 @@ def test_an_upstream_that_never_ends_its_body_after_done_does_not_hold_the_answe
 
     assert events[-1] == "[DONE]"
     assert not any(isinstance(e, dict) and "error" in e for e in events)
-    assert elapsed < 5
+    assert elapsed < 0.45
     reply = Message.objects.get(message_id="endless-reply")
     assert reply.text == "tok0 tok1 tok2 "
     assert "incomplete" not in (reply.usage or {})
