@@ -113,7 +113,9 @@ def guarded_get(
             request = client.build_request(
                 "GET",
                 target,
-                headers={**(headers or {}), "Host": host_header},
+                # identity: the body is read raw (counted against max_bytes as it arrives), so
+                # a compressed answer would reach the caller still compressed.
+                headers={**(headers or {}), "Host": host_header, "Accept-Encoding": "identity"},
                 timeout=httpx.Timeout(left),
                 extensions=extensions,
             )

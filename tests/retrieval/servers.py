@@ -110,7 +110,8 @@ class EmbeddingsServer(LoopbackServer):
 
 class SearxngServer(LoopbackServer):
     """``GET /search?q=…&format=json`` as SearxNG answers it. Faults: ``500``, ``garbage``,
-    ``hang``; ``redirect_to`` makes it answer a redirect there instead."""
+    ``hang``, ``gzip`` (compresses whenever the client accepts it, as a reverse proxy in
+    front of SearxNG does); ``redirect_to`` makes it answer a redirect there instead."""
 
     redirect_to = ""
 
@@ -140,7 +141,10 @@ class SearxngServer(LoopbackServer):
             for i in range(12)
         ]
         results.append({"title": "bad", "url": "javascript:alert(1)", "content": "x"})
-        return web.json_response({"query": query, "results": results})
+        response = web.json_response({"query": query, "results": results})
+        if self.fault == "gzip":
+            response.enable_compression()
+        return response
 
 
 class PageServer(LoopbackServer):

@@ -48,6 +48,17 @@ def test_web_search_returns_title_url_snippet(
     assert searxng.requests[0]["format"] == "json"
 
 
+def test_a_provider_behind_a_compressing_proxy_still_answers(
+    owner: User, searxng: SearxngServer, client_of: Callable[[User], APIClient]
+) -> None:
+    searxng.fault = "gzip"
+
+    response = client_of(owner).post(URL, {"query": "django retrieval"}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["results"][0]["title"] == "Result 0 for django retrieval"
+
+
 def test_results_that_are_not_web_addresses_are_dropped(
     owner: User, searxng: SearxngServer, client_of: Callable[[User], APIClient]
 ) -> None:
