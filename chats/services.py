@@ -72,6 +72,10 @@ def messages_from_history(history: dict[str, Any]) -> tuple[list[MessageIn], str
     return ordered, current
 
 
+# A stored message's fields a client's update may change (``text`` follows ``content``).
+EDITABLE = ("role", "content", "model", "usage", "sources")
+
+
 def _insert_messages(chat: Chat, items: Iterable[MessageIn], now: datetime) -> list[Message]:
     """Insert ``items`` (parents first) after the chat's last sequence number, in one statement."""
     rows = []
@@ -210,11 +214,7 @@ def _merge_branch(chat: Chat, items: list[dict[str, Any]], now: datetime) -> Non
             changed.append(existing)
         previous = message_id
     if changed:
-        Message.objects.bulk_update(
-            changed,
-            ["role", "content", "text", "model", "usage", "sources", "updated_at"],
-            batch_size=500,
-        )
+        Message.objects.bulk_update(changed, [*EDITABLE, "text", "updated_at"], batch_size=500)
     _broadcast_messages(chat, _insert_messages(chat, new, now))
     chat.current_id = previous
 
@@ -235,18 +235,14 @@ def _merge_history(chat: Chat, history: dict[str, Any], now: datetime) -> None:
             changed.append(existing)
     topological(new, known_ids=stored.keys())
     if changed:
-        Message.objects.bulk_update(
-            changed,
-            ["role", "content", "text", "model", "usage", "sources", "updated_at"],
-            batch_size=500,
-        )
+        Message.objects.bulk_update(changed, [*EDITABLE, "text", "updated_at"], batch_size=500)
     _broadcast_messages(chat, _insert_messages(chat, new, now))
     chat.current_id = history.get("current_id") or history.get("currentId") or current
 
 
 def _apply_changes(message: Message, item: dict[str, Any], now: datetime) -> bool:
     changed = False
-    for field in ("role", "content", "model", "usage", "sources"):
+    for field in EDITABLE:
         if field in item and getattr(message, field) != item[field]:
             setattr(message, field, item[field])
             changed = True

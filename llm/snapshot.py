@@ -17,7 +17,6 @@ API keys of the connections stay in the process; nothing of them goes to the cac
 
 import contextlib
 import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -44,7 +43,6 @@ class Snapshot:
 
 
 _snapshot: Snapshot | None = None
-_lock = threading.Lock()
 
 
 def _generation() -> str | None:
@@ -79,8 +77,7 @@ def config_snapshot() -> Snapshot:
         custom_model_ids=frozenset(CustomModel.objects.values_list("model_id", flat=True)),
     )
     if generation is not None:
-        with _lock:
-            _snapshot = fresh
+        _snapshot = fresh
     return fresh
 
 
@@ -94,9 +91,3 @@ def config_changed(**_: Any) -> None:
     bump()
     transaction.on_commit(bump)
 
-
-def config_forget() -> None:
-    """Drop this process's snapshot (tests, and a cache that was cleared)."""
-    global _snapshot
-    with _lock:
-        _snapshot = None

@@ -37,10 +37,6 @@ def request_id_from(incoming: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def request_id_current() -> str:
-    return request_id_var.get()
-
-
 # --- logging --------------------------------------------------------------------------------
 
 
