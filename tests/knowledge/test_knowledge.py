@@ -1,8 +1,12 @@
 """Knowledge collections through the API: shape, privacy, membership, deletion."""
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from knowledge.models import File, Knowledge, KnowledgeFile, ProcessingJob
@@ -190,6 +194,41 @@ def test_delete_keeps_files_unless_asked(alice: APIClient) -> None:
     assert [str(pk) for pk in File.objects.values_list("id", flat=True)] == [a]
     assert Knowledge.objects.count() == 0
     assert alice.get(f"/api/knowledge/{kept['id']}").status_code == 404
+
+
+def test_deleting_a_collection_with_its_files_takes_the_same_queries_for_many(
+    alice: APIClient,
+) -> None:
+    def delete_with(count: int) -> int:
+        knowledge = create(alice, f"{count} files")
+        for n in range(count):
+            file_id = upload(alice, f"{count}-{n}.md", f"# {count} {n}".encode()).json()["id"]
+            alice.post(
+                f"/api/knowledge/{knowledge['id']}/file/add", {"file_id": file_id}, format="json"
+            )
+        with CaptureQueriesContext(connection) as queries:
+            response = alice.delete(f"/api/knowledge/{knowledge['id']}?delete_files=true")
+        assert response.status_code == 204
+        return len(queries)
+
+    assert delete_with(2) == delete_with(6)
+    assert File.objects.count() == 0
+
+
+def test_adding_and_removing_answer_with_the_new_updated_at(alice: APIClient) -> None:
+    knowledge = create(alice)
+    file_id = upload(alice, "a.md", b"# A").json()["id"]
+    url = f"/api/knowledge/{knowledge['id']}"
+    day_ago = timezone.now() - timedelta(days=1)
+    Knowledge.objects.filter(pk=knowledge["id"]).update(updated_at=day_ago)
+
+    added = alice.post(f"{url}/file/add", {"file_id": file_id}, format="json").json()
+    Knowledge.objects.filter(pk=knowledge["id"]).update(updated_at=day_ago)
+    removed = alice.post(f"{url}/file/remove", {"file_id": file_id}, format="json").json()
+
+    assert added["updated_at"] > day_ago.timestamp() + 3600
+    assert removed["updated_at"] > day_ago.timestamp() + 3600
+    assert removed["updated_at"] == alice.get(url).json()["updated_at"]
 
 
 def test_bad_delete_flag_is_400(alice: APIClient) -> None:
