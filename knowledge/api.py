@@ -128,6 +128,8 @@ class FileListApi(APIView):
         if uploaded is None:
             raise FileRequired()
 
+        saved: list[str] = []
+
         def write() -> Response:
             file, created = services.file_upload(
                 user=request.user,
@@ -135,6 +137,8 @@ class FileListApi(APIView):
                 raw_name=handler.raw_name,
                 sha256=handler.sha256,
             )
+            if created:
+                saved.append(file.storage_name)
             if query.validated_data["process"]:
                 services.processing_job_queue(file=file, force=False)
             return file_detail(file, status_code=201 if created else 200)
@@ -145,6 +149,9 @@ class FileListApi(APIView):
             )
         finally:
             uploaded.close()
+            # The bytes are stored before the row commits; a row rolled back with the
+            # idempotency transaction (a racing request with the same key) leaves them behind.
+            services.file_bytes_unclaimed_delete(storage_names=saved)
 
 
 class FileDetailApi(APIView):

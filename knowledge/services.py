@@ -97,6 +97,17 @@ def files_delete(*, files: Sequence[File]) -> None:
         transaction.on_commit(delete_bytes)
 
 
+def file_bytes_unclaimed_delete(*, storage_names: Sequence[str]) -> None:
+    """Delete stored bytes that no file row names: an upload whose row was rolled back with
+    an outer transaction (an ``Idempotency-Key`` race, a failure after the save)."""
+    claimed = set(
+        File.objects.filter(storage_name__in=storage_names).values_list("storage_name", flat=True)
+    )
+    for name in storage_names:
+        if name not in claimed:
+            default_storage.delete(name)
+
+
 def files_purge_for_user(user_id: str) -> None:
     """User-deletion cleanup: remove the stored bytes and chunks of every file of the user.
 

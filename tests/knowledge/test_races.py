@@ -41,6 +41,33 @@ def test_racing_uploads_of_the_same_bytes_are_one_file(
     assert stored_names() - before == {File.objects.get().storage_name}  # the losers' are gone
 
 
+def test_uploads_racing_on_one_idempotency_key_leave_no_bytes_behind(
+    owner: User, client_of: Callable[[User], APIClient]
+) -> None:
+    """Each racer stores its bytes before its row commits; a racer whose row rolls back with
+    the key's transaction must not leave its bytes behind."""
+    before = stored_names()
+    barrier = threading.Barrier(4)
+    codes: list[int] = []
+
+    def send(n: int) -> None:
+        client = client_of(owner)
+        barrier.wait()
+        data = f"# Racer {n}\n".encode() * 100
+        response = upload(client, f"racer-{n}.md", data, HTTP_IDEMPOTENCY_KEY="one-key")
+        codes.append(response.status_code)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert codes.count(201) == 1
+    assert File.objects.count() == 1
+    assert stored_names() - before == {File.objects.get().storage_name}
+
+
 def stored_names() -> set[str]:
     root = Path(settings.MEDIA_ROOT)
     return {str(p.relative_to(root)) for p in (root / "files").rglob("*") if p.is_file()}
