@@ -9,6 +9,8 @@ processing job keeps as its error.
 import codecs
 import io
 import logging
+import os
+import struct
 import time
 import unicodedata
 import zipfile
@@ -67,6 +69,8 @@ BINARY_MAGIC = (
 )
 TEXT_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 SNIFF_BYTES = 8192
+ZIP_ENTRIES_MAX = 10_000  # no document is made of more parts
+_ZIP_END = struct.Struct("<4s4H2LH")  # the end of central directory record
 FILENAME_MAX = 255
 
 
@@ -103,11 +107,37 @@ def filename_sanitize(raw: str) -> str:
     return name
 
 
+def _zip_entries(source: str | IO[bytes]) -> int | None:
+    """The entry count a zip's end record declares (None: no record found), read from the
+    last bytes only: listing a zip of millions of empty entries costs seconds of CPU."""
+    tail_size = _ZIP_END.size + 65_535  # the record, then a comment of up to 64 KiB
+    try:
+        if isinstance(source, str):
+            with open(source, "rb") as fp:
+                fp.seek(max(0, os.path.getsize(source) - tail_size))
+                tail = fp.read()
+        else:
+            position = source.tell()
+            source.seek(0, io.SEEK_END)
+            source.seek(max(0, source.tell() - tail_size))
+            tail = source.read()
+            source.seek(position)
+    except OSError:
+        return None
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _ZIP_END.size:
+        return None
+    return _ZIP_END.unpack_from(tail, at)[4]  # entries in the central directory, in all
+
+
 def _sniff(head: bytes, source: str | IO[bytes]) -> str:
     """``pdf``, ``docx``, ``zip``, ``binary`` or ``text``, from the bytes alone."""
     if b"%PDF-" in head[:1024]:
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
+        entries = _zip_entries(source)
+        if entries is None or entries >= ZIP_ENTRIES_MAX:  # 0xFFFF: a ZIP64 count, no docx
+            return "zip"
         try:
             with zipfile.ZipFile(source) as archive:
                 names = set(archive.namelist())
@@ -263,7 +293,7 @@ def _docx_guard(data: bytes) -> None:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError):
         raise ExtractionFailed("The DOCX file could not be read (it is damaged).") from None
-    if len(members) > 10_000:
+    if len(members) > ZIP_ENTRIES_MAX:
         raise ExtractionFailed("The DOCX file holds too many parts to be a document.")
     total = sum(member.file_size for member in members)
     if total > limit:
