@@ -99,6 +99,30 @@ def _file_status(job: ProcessingJob, state: str, error: str = "") -> None:
     File.objects.filter(pk=job.file_id).update(status=state, error=error, updated_at=timezone.now())
 
 
+def job_end(job: ProcessingJob, state: str, error: str = "", *, rows: Any = None) -> bool:
+    """End ``job`` in ``state`` (failed or cancelled): its lease dropped (a run still holding
+    it stops at its next write), the file's status and the owner's event following. With
+    ``rows``, only if they still match (the job is as it was read); returns whether it ended."""
+    now = timezone.now()
+    values = {"state": state, "error": error, "lease": None, "finished_at": now, "updated_at": now}
+    if rows is None:
+        rows = ProcessingJob.objects.filter(pk=job.pk)
+    if not rows.update(**values):
+        return False
+    for field, value in values.items():
+        setattr(job, field, value)
+    _file_status(job, state, error)
+    job_event(job, user_id=job.file.user_id)
+    return True
+
+
+def gave_up(attempts: int) -> str:
+    return (
+        f"Processing stopped {attempts} times without finishing "
+        "(the worker died or timed out); giving up."
+    )
+
+
 class _LeaseLost(Exception):
     """The job was cancelled, reaped or deleted while this run held it."""
 
@@ -196,14 +220,8 @@ def _claim(job_id: str, lease: uuid.UUID) -> ProcessingJob | None:
         now = timezone.now()
         job.attempts += 1
         if job.attempts > settings.FILE_JOB_MAX_ATTEMPTS:
-            job.state, job.lease, job.finished_at = State.FAILED, None, now
-            job.error = (
-                f"Processing stopped {job.attempts - 1} times without finishing "
-                "(the worker died or timed out); giving up."
-            )
-            job.save(update_fields=["state", "lease", "finished_at", "error", "attempts"])
-            _file_status(job, job.state, job.error)
-            job_event(job, user_id=job.file.user_id)
+            job.save(update_fields=["attempts"])
+            job_end(job, State.FAILED, gave_up(job.attempts - 1))
             return None
         job.state, job.lease, job.error = State.EXTRACTING, lease, ""
         job.heartbeat_at = job.updated_at = now
@@ -285,17 +303,7 @@ def job_fail(job_id: str, error: str) -> None:
         job = ProcessingJob.objects.select_related("file").filter(pk=job_id).first()
         if job is None or job.state not in ProcessingJob.ACTIVE:
             return
-        now = timezone.now()
-        job.state, job.error, job.lease, job.finished_at, job.updated_at = (
-            State.FAILED,
-            error,
-            None,
-            now,
-            now,
-        )
-        job.save(update_fields=["state", "error", "lease", "finished_at", "updated_at"])
-        _file_status(job, job.state, error)
-        job_event(job, user_id=job.file.user_id)
+        job_end(job, State.FAILED, error)
 
 
 def retry_delay(retries: int) -> float:
@@ -380,27 +388,15 @@ def processing_jobs_reap() -> dict[str, int]:
         )
         with transaction.atomic():
             if job.attempts >= settings.FILE_JOB_MAX_ATTEMPTS and job.state in RUNNING:
-                job.state, job.finished_at = State.FAILED, now
-                job.error = (
-                    f"Processing stopped {job.attempts} times without finishing "
-                    "(the worker died or timed out); giving up."
-                )
-                if not same.update(
-                    state=job.state, error=job.error, lease=None, finished_at=now, updated_at=now
-                ):
-                    continue
-                failed += 1
-                _file_status(job, job.state, job.error)
-            else:
-                if not same.update(
-                    state=State.QUEUED, lease=None, heartbeat_at=None, updated_at=now
-                ):
-                    continue
-                job.state = State.QUEUED
-                requeued += 1
-                _file_status(job, job.state)
-                job_id = str(job.pk)
-                transaction.on_commit(lambda job_id=job_id: job_dispatch(job_id))
+                failed += job_end(job, State.FAILED, gave_up(job.attempts), rows=same)
+                continue
+            if not same.update(state=State.QUEUED, lease=None, heartbeat_at=None, updated_at=now):
+                continue
+            job.state = State.QUEUED
+            requeued += 1
+            _file_status(job, job.state)
+            job_id = str(job.pk)
+            transaction.on_commit(lambda job_id=job_id: job_dispatch(job_id))
             job_event(job, user_id=job.file.user_id)
     if requeued or failed:
         logger.info("reaper: %d jobs re-queued, %d failed", requeued, failed)

@@ -12,7 +12,8 @@ from django.utils import timezone
 from knowledge.errors import EmptyFile, NoActiveJob
 from knowledge.extraction import SNIFF_BYTES, content_type_detect, filename_sanitize
 from knowledge.models import File, Knowledge, KnowledgeFile, ProcessingJob
-from knowledge.processing import job_dispatch, job_event
+from knowledge.processing import job_dispatch, job_end, job_event
+from knowledge.selectors import file_latest_job
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def processing_job_queue(
     """
     with transaction.atomic():
         File.objects.select_for_update().filter(pk=file.pk).exists()  # one queuer at a time
-        latest = file.jobs.order_by("-created_at").first()
+        latest = file_latest_job(file=file)
         if latest is not None and latest.state in ProcessingJob.ACTIVE:
             return latest
         if not force and latest is not None and latest.state == ProcessingJob.State.INDEXED:
@@ -163,16 +164,8 @@ def processing_job_cancel(*, file: File) -> ProcessingJob:
         )
         if job is None:
             raise NoActiveJob()
-        now = timezone.now()
-        job.state, job.lease, job.finished_at, job.updated_at = (
-            ProcessingJob.State.CANCELLED,
-            None,
-            now,
-            now,
-        )
-        job.save(update_fields=["state", "lease", "finished_at", "updated_at"])
-        File.objects.filter(pk=file.pk).update(status=job.state, error="", updated_at=now)
-        job_event(job, user_id=file.user_id)
+        job.file = file
+        job_end(job, ProcessingJob.State.CANCELLED)
     return job
 
 
