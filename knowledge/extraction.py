@@ -15,7 +15,6 @@ import time
 import unicodedata
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
 from typing import IO
@@ -24,6 +23,7 @@ import charset_normalizer
 from django.conf import settings
 
 from knowledge.errors import ExtractionFailed, UnsupportedFileType
+from retrieval.indexing import Page  # what extraction hands to indexing
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +72,6 @@ SNIFF_BYTES = 8192
 ZIP_ENTRIES_MAX = 10_000  # no document is made of more parts
 _ZIP_END = struct.Struct("<4s4H2LH")  # the end of central directory record
 FILENAME_MAX = 255
-
-
-@dataclass(frozen=True)
-class ExtractedPage:
-    """Text of one page (PDF, ``page`` 1-based) or of a whole document (``page`` None)."""
-
-    text: str
-    page: int | None = None
 
 
 # --- Names and types ------------------------------------------------------------------------
@@ -239,7 +231,7 @@ def text_decode(data: bytes) -> str:
     return str(best)
 
 
-def _pdf(data: bytes, budget: _Budget) -> list[ExtractedPage]:
+def _pdf(data: bytes, budget: _Budget) -> list[Page]:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
@@ -264,7 +256,7 @@ def _pdf(data: bytes, budget: _Budget) -> list[ExtractedPage]:
         for number, page in enumerate(reader.pages, start=1):
             text = _clean(page.extract_text() or "")
             budget.check(len(text))
-            pages.append(ExtractedPage(text=text, page=number))
+            pages.append(Page(text=text, page=number))
     except ExtractionFailed:
         raise
     except FileNotDecryptedError:
@@ -309,7 +301,7 @@ def _docx_guard(data: bytes) -> None:
             )
 
 
-def _docx(data: bytes, budget: _Budget) -> list[ExtractedPage]:
+def _docx(data: bytes, budget: _Budget) -> list[Page]:
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
@@ -343,7 +335,7 @@ def _docx(data: bytes, budget: _Budget) -> list[ExtractedPage]:
         raise ExtractionFailed(
             "The DOCX file could not be read (it is damaged or not a Word document)."
         ) from None
-    return [ExtractedPage(text="\n".join(parts))]
+    return [Page(text="\n".join(parts))]
 
 
 class _HTMLText(HTMLParser):
@@ -417,20 +409,20 @@ class _HTMLText(HTMLParser):
         return "\n".join(line for line in lines if line)
 
 
-def _html(data: bytes, budget: _Budget) -> list[ExtractedPage]:
+def _html(data: bytes, budget: _Budget) -> list[Page]:
     parser = _HTMLText(budget)
     parser.feed(text_decode(data))
     parser.close()
-    return [ExtractedPage(text=_clean(parser.text()))]
+    return [Page(text=_clean(parser.text()))]
 
 
-def _text(data: bytes, budget: _Budget) -> list[ExtractedPage]:
+def _text(data: bytes, budget: _Budget) -> list[Page]:
     text = _clean(text_decode(data))
     budget.check(len(text))
-    return [ExtractedPage(text=text)]
+    return [Page(text=text)]
 
 
-EXTRACTORS: dict[str, Callable[[bytes, _Budget], list[ExtractedPage]]] = {
+EXTRACTORS: dict[str, Callable[[bytes, _Budget], list[Page]]] = {
     PDF: _pdf,
     DOCX: _docx,
     HTML: _html,
@@ -441,7 +433,7 @@ EXTRACTORS: dict[str, Callable[[bytes, _Budget], list[ExtractedPage]]] = {
 }
 
 
-def text_extract(*, data: bytes, content_type: str) -> list[ExtractedPage]:
+def text_extract(*, data: bytes, content_type: str) -> list[Page]:
     """The text of a file, per page for PDFs. Raises ``ExtractionFailed`` with the reason.
 
     Guards (settings): FILE_MAX_PAGES, FILE_MAX_TEXT_CHARS, FILE_EXTRACT_TIMEOUT (checked

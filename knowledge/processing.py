@@ -29,7 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from knowledge.errors import ExtractionFailed
-from knowledge.extraction import ExtractedPage, text_extract
+from knowledge.extraction import text_extract
 from knowledge.models import File, ProcessingJob
 from realtime.events import publish, user_room
 from retrieval.embedders import model_key_current
@@ -52,7 +52,7 @@ def transient_errors() -> tuple[type[BaseException], ...]:
 def pages_index(
     *,
     file: File,
-    pages: Sequence[ExtractedPage],
+    pages: Sequence[Page],
     progress: Callable[[int, int], None],
     cancelled: Callable[[], bool],
 ) -> int:
@@ -66,7 +66,7 @@ def pages_index(
         model = model_key_current()
         count = file_index(
             file=file,
-            pages=[Page(text=page.text, page=page.page) for page in pages],
+            pages=pages,
             progress=progress,
             cancelled=cancelled,
         )
