@@ -3,6 +3,7 @@
 import base64
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,9 +21,27 @@ def knowledge_readable_by(user: User) -> QuerySet[Knowledge]:
     return Knowledge.objects.filter(Q(user=user) | Q(public=True))
 
 
-def knowledge_writable_by(user: User) -> QuerySet[Knowledge]:
-    """Collections the user may change: their own only (admins included)."""
-    return Knowledge.objects.filter(user=user)
+def knowledge_ids_readable(
+    *, user: User, knowledge_ids: Sequence[object], lenient: bool = False
+) -> list[uuid.UUID]:
+    """The collections named by ``knowledge_ids`` that the user may read, each once, in order.
+
+    Any other id (malformed, missing, not theirs) raises KnowledgeNotFound: the same answer
+    for "not yours" and "no such thing"; ``lenient`` leaves it out instead."""
+    wanted: list[uuid.UUID] = []
+    for value in knowledge_ids:
+        try:
+            wanted.append(uuid.UUID(str(value)))
+        except (ValueError, TypeError, AttributeError):
+            if not lenient:
+                raise KnowledgeNotFound() from None
+    wanted = list(dict.fromkeys(wanted))
+    if not wanted:
+        return []
+    found = set(knowledge_readable_by(user).filter(pk__in=wanted).values_list("pk", flat=True))
+    if len(found) != len(wanted) and not lenient:
+        raise KnowledgeNotFound()
+    return [pk for pk in wanted if pk in found]
 
 
 def files_readable_by(user: User) -> QuerySet[File]:

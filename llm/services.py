@@ -9,8 +9,7 @@ from django.utils import timezone
 from chats.errors import ChatNotFound, MessageIdConflict
 from chats.models import Chat, Message
 from chats.services import message_append
-from knowledge.errors import KnowledgeNotFound
-from knowledge.selectors import knowledge_readable_by
+from knowledge.selectors import knowledge_ids_readable
 from llm.errors import ModelIdTaken
 from llm.models import Connection, CustomModel, Generation
 from llm.upstream import catalogue_forget
@@ -43,18 +42,7 @@ def connection_delete(connection: Connection) -> None:
 
 def knowledge_ids_checked(*, owner: User, knowledge_ids: list[str]) -> list[str]:
     """The collections to attach to ``owner``'s model, each one they may read (else 404)."""
-    wanted: list[uuid.UUID] = []
-    for value in knowledge_ids:
-        try:
-            wanted.append(uuid.UUID(str(value)))
-        except ValueError:
-            raise KnowledgeNotFound(f"Knowledge collection {value!r} not found.") from None
-    wanted = list(dict.fromkeys(wanted))
-    found = set(knowledge_readable_by(owner).filter(pk__in=wanted).values_list("pk", flat=True))
-    for pk in wanted:
-        if pk not in found:
-            raise KnowledgeNotFound(f"Knowledge collection {str(pk)!r} not found.")
-    return [str(pk) for pk in wanted]
+    return [str(pk) for pk in knowledge_ids_readable(user=owner, knowledge_ids=knowledge_ids)]
 
 
 def custom_model_create(

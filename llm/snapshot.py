@@ -90,4 +90,3 @@ def config_changed(**_: Any) -> None:
 
     bump()
     transaction.on_commit(bump)
-

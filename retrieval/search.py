@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from knowledge.errors import FileNotFound, KnowledgeNotFound
+from knowledge.errors import FileNotFound
 from knowledge.models import KnowledgeFile
-from knowledge.selectors import files_readable_by, knowledge_readable_by
+from knowledge.selectors import files_readable_by, knowledge_ids_readable
 from retrieval.backends import IndexedFile, index_current
 from retrieval.embedders import embedder_current
 from retrieval.errors import EmbeddingUnavailable
@@ -87,15 +87,14 @@ class SearchResult:
     pending_file_ids: list[uuid.UUID]  # files in scope not (yet) indexed with the current model
 
 
-def _uuids(values: Sequence[str], error: type[Exception] | None) -> list[uuid.UUID]:
-    """The values as UUIDs, each once; a malformed one raises ``error`` (None: left out)."""
+def _uuids(values: Sequence[str]) -> list[uuid.UUID]:
+    """The file ids as UUIDs, each once; a malformed one is FileNotFound."""
     out = []
     for value in values:
         try:
             out.append(uuid.UUID(str(value)))
         except (ValueError, TypeError, AttributeError):
-            if error is not None:
-                raise error() from None
+            raise FileNotFound() from None
     return list(dict.fromkeys(out))
 
 
@@ -111,16 +110,8 @@ def scope_resolve(
     Raises KnowledgeNotFound / FileNotFound for any id the user may not read, is missing or
     malformed: the same answer for "not yours" and "no such thing". ``lenient`` leaves such
     collections out instead (a custom model's, some deleted since it was made)."""
-    k_ids = _uuids(knowledge_ids, None if lenient else KnowledgeNotFound)
-    f_ids = _uuids(file_ids, FileNotFound)
-    if k_ids:
-        readable = set(
-            knowledge_readable_by(user).filter(pk__in=k_ids).values_list("pk", flat=True)
-        )
-        if lenient:
-            k_ids = [k for k in k_ids if k in readable]
-        elif len(readable) != len(k_ids):
-            raise KnowledgeNotFound()
+    k_ids = knowledge_ids_readable(user=user, knowledge_ids=knowledge_ids, lenient=lenient)
+    f_ids = _uuids(file_ids)
     if f_ids:
         readable = set(files_readable_by(user).filter(pk__in=f_ids).values_list("pk", flat=True))
         if len(readable) != len(f_ids):
