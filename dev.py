@@ -19,12 +19,6 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 MARKER = VENV / ".installed"
-# daphne drops websocket messages over 1 MiB by default; the application answers frames over
-# REALTIME_MAX_FRAME_BYTES (2 MiB) with an error itself, so the protocol's hard cap sits above.
-DAPHNE_WEBSOCKET_LIMITS = [
-    "--websocket-max-message-size=16777216",
-    "--websocket-max-frame-size=16777216",
-]
 
 
 def ensure_installed(extras: str) -> None:
@@ -54,12 +48,10 @@ def serve() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8080")
     print(f"Serving on http://{host}:{port} (API docs at /docs)", flush=True)
-    # daphne with a graceful stop (webui_backend/server.py), as in production: Ctrl-C lets
-    # streams finish, a second Ctrl-C stops at once.
+    # daphne with a graceful stop and our websocket limits (webui_backend/server.py), as in
+    # production: Ctrl-C lets streams finish, a second Ctrl-C stops at once.
     daphne = [str(PYTHON), "-m", "webui_backend.server", "-b", host, "-p", port]
-    return subprocess.call(  # noqa: S603
-        [*daphne, *DAPHNE_WEBSOCKET_LIMITS, "webui_backend.asgi:application"], cwd=ROOT
-    )
+    return subprocess.call([*daphne, "webui_backend.asgi:application"], cwd=ROOT)  # noqa: S603
 
 
 def test(args: list[str]) -> int:

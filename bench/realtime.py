@@ -65,7 +65,9 @@ from harness import (
     running_server,
 )
 
-DAPHNE_ARGS = ["--websocket-max-message-size=16777216", "--websocket-max-frame-size=16777216"]
+from webui_backend.server import WEBSOCKET_LIMITS
+
+DAPHNE_ARGS = WEBSOCKET_LIMITS  # as webui_backend.server adds them
 BENCH_ENV = {
     **AUTH_ENV,
     "REALTIME_MAX_CONNECTIONS_PER_USER": "5000",  # all sockets are one user's tabs

@@ -10,8 +10,8 @@ role="${1:-web}"
 [ "$#" -gt 0 ] && shift
 case "$role" in
     web)
+        # webui_backend.server adds the websocket size limits the application expects.
         exec python -m webui_backend.server -b 0.0.0.0 -p "${PORT:-8080}" --proxy-headers \
-            --websocket-max-message-size=16777216 --websocket-max-frame-size=16777216 \
             --application-close-timeout 30 "$@" webui_backend.asgi:application ;;
     worker)
         # SIGTERM: wait WORKER_SHUTDOWN_TIMEOUT for running jobs, then requeue them (Celery's

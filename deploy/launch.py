@@ -32,10 +32,6 @@ from typing import IO, Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-DAPHNE_WEBSOCKET_LIMITS = [  # as dev.py: the application answers big frames itself
-    "--websocket-max-message-size=16777216",
-    "--websocket-max-frame-size=16777216",
-]
 
 
 @dataclass
@@ -124,8 +120,7 @@ class Launcher:
             self.host,
             "-p",
             str(port),
-            "--proxy-headers",
-            *DAPHNE_WEBSOCKET_LIMITS,
+            "--proxy-headers",  # websocket limits: webui_backend.server adds them
             "webui_backend.asgi:application",
         ]
         process = self._spawn(name, "web", command, env)

@@ -17,10 +17,9 @@ from django.conf import settings
 
 from realtime.sessions import FloodError, Session, TooManyConnections, error_payload
 from users.authentication import socket_credential
-from webui_backend.lifecycle import RESTART_CLOSE_CODE
+from webui_backend.lifecycle import RECONNECT_HINT, RESTART_CLOSE_CODE
 
 AUTH_TIMEOUT = 10  # seconds a connection may stay open without authenticating
-RECONNECT_HINT = {"reason": "server_restart", "detail": "Reconnect.", "retry_after_ms": 1000}
 
 
 class EventsConsumer(AsyncWebsocketConsumer):

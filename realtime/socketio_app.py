@@ -7,10 +7,9 @@ import socketio
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from realtime.consumers import RECONNECT_HINT
 from realtime.sessions import FloodError, Session, TooManyConnections, error_payload
 from users.authentication import socket_credential
-from webui_backend.lifecycle import on_drain
+from webui_backend.lifecycle import RECONNECT_HINT, on_drain
 
 logger = logging.getLogger(__name__)
 

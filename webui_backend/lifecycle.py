@@ -38,6 +38,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # daphne's websocket library (it lets servers send 1000 and 3000-4999 only), hence 4012.
 RESTART_CLOSE_CODE = 4012
 RETRY_AFTER_SECONDS = 1
+# What a socket is told before this server closes it (also by realtime's own consumers).
+RECONNECT_HINT = {
+    "reason": "server_restart",
+    "detail": "This server is restarting; reconnect.",
+    "retry_after_ms": RETRY_AFTER_SECONDS * 1000,
+}
 _RESUMABLE = re.compile(r"^/(socket\.io/|api/chats/[^/]+/events$)")
 _RESTARTING_BODY = json.dumps(
     {"detail": "The server is restarting; retry the request.", "code": "server_restarting"}
@@ -201,15 +207,10 @@ class GracefulApp:
 
 
 def _reconnect_hint(path: str) -> str:
-    data = {
-        "reason": "server_restart",
-        "detail": "This server is restarting; reconnect.",
-        "retry_after_ms": RETRY_AFTER_SECONDS * 1000,
-    }
     if path.startswith("/socket.io/"):
         # An engine.io message (4) carrying a Socket.IO event (2) on the default namespace.
-        return "42" + json.dumps(["reconnect", data])
-    return json.dumps({"type": "reconnect", "data": data})
+        return "42" + json.dumps(["reconnect", RECONNECT_HINT])
+    return json.dumps({"type": "reconnect", "data": RECONNECT_HINT})
 
 
 async def _refuse(kind: str, receive: Receive, send: Send) -> None:

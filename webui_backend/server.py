@@ -68,12 +68,20 @@ class GracefulServer(Server):
             reactor.callLater(0, self.stop)
 
 
+# daphne drops websocket messages over 1 MiB by default; the application answers frames over
+# REALTIME_MAX_FRAME_BYTES (2 MiB) with an error itself, so the protocol's hard cap sits above.
+WEBSOCKET_LIMITS = ["--websocket-max-message-size=16777216", "--websocket-max-frame-size=16777216"]
+
+
 class GracefulCommandLine(CommandLineInterface):
     server_class = GracefulServer
 
     def run(self, args: list[str]) -> None:
-        if "--access-log" not in " ".join(args):
+        given = " ".join(args)
+        if "--access-log" not in given:
             args = [*args, "--access-log", os.devnull]
+        if "--websocket-max" not in given:
+            args = [*WEBSOCKET_LIMITS, *args]
         super().run(args)
 
 

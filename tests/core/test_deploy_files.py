@@ -178,3 +178,19 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
+
+
+def test_the_graceful_server_adds_the_websocket_limits_unless_given(monkeypatch: Any) -> None:
+    """dev.py, deploy/launch.py and the image's entrypoint rely on it."""
+    from daphne.cli import CommandLineInterface
+
+    from webui_backend.server import WEBSOCKET_LIMITS, GracefulCommandLine
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(CommandLineInterface, "run", lambda self, args: seen.append(args))
+
+    GracefulCommandLine().run(["-p", "8080", "webui_backend.asgi:application"])
+    GracefulCommandLine().run(["--websocket-max-frame-size=1", "webui_backend.asgi:application"])
+
+    assert set(WEBSOCKET_LIMITS) <= set(seen[0])
+    assert not set(WEBSOCKET_LIMITS) & set(seen[1])

@@ -15,8 +15,9 @@ import httpx
 import pytest
 from django.conf import settings
 
+from webui_backend.server import WEBSOCKET_LIMITS  # what the README's server runs with
+
 ROOT = Path(__file__).resolve().parents[2]
-from dev import DAPHNE_WEBSOCKET_LIMITS  # noqa: E402 - the README's server command uses these
 
 
 def free_port() -> int:
@@ -37,7 +38,7 @@ def database_url() -> str:
 def server_command(kind: str, port: int) -> list[str]:
     app = "webui_backend.asgi:application"
     if kind == "daphne":
-        limits = DAPHNE_WEBSOCKET_LIMITS
+        limits = WEBSOCKET_LIMITS
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *limits, app]
     return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), app]
 
