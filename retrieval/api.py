@@ -8,7 +8,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from retrieval.embedders import LOCAL_MODEL_NAME, embedding_settings, model_key_current
+from retrieval.embedders import (
+    LOCAL_MODEL_NAME,
+    embedding_settings,
+    local_model_known,
+    model_key_current,
+)
 from retrieval.search import chunks_search
 from retrieval.services import embedding_config_update
 from retrieval.web import MAX_COUNT, web_search
@@ -153,18 +158,15 @@ class EmbeddingConfigApi(APIView):
                 raise serializers.ValidationError(
                     {"openai_base_url": ["The openai engine needs the server's base URL."]}
                 )
-            if engine == "local" and model and model != LOCAL_MODEL_NAME:
-                from pathlib import Path
-
-                if not (Path(model).is_absolute() and Path(model).is_dir()):
-                    raise serializers.ValidationError(
-                        {
-                            "model": [
-                                f"The local engine takes {LOCAL_MODEL_NAME!r} or the absolute "
-                                "path of a sentence-transformers model folder."
-                            ]
-                        }
-                    )
+            if engine == "local" and not local_model_known(model):
+                raise serializers.ValidationError(
+                    {
+                        "model": [
+                            f"The local engine takes {LOCAL_MODEL_NAME!r} or the absolute "
+                            "path of a sentence-transformers model folder."
+                        ]
+                    }
+                )
             if engine == "openai" and "engine" in attrs and not model:
                 raise serializers.ValidationError({"model": ["Name the embedding model."]})
             if "openai_base_url" in attrs:

@@ -113,18 +113,30 @@ def _sentence_transformer(path: str) -> Any:
     return model
 
 
+def model_key(engine: str, model: str) -> str:
+    """The vector space an engine and model make, stored with every vector."""
+    if engine == "openai":
+        return f"openai:{model}"
+    return f"local:{model or LOCAL_MODEL_NAME}"
+
+
+def local_model_known(model: str) -> bool:
+    """The local engine's model: the shipped one, or a sentence-transformers folder on disk."""
+    path = Path(model)
+    return not model or model == LOCAL_MODEL_NAME or (path.is_absolute() and path.is_dir())
+
+
 class LocalEmbedder:
     max_tokens = 256
 
     def __init__(self, model: str, batch_size: int) -> None:
         self.model = model or LOCAL_MODEL_NAME
-        self.key = f"local:{self.model}"
+        self.key = model_key("local", self.model)
         self.batch_size = batch_size
-        path = Path(self.model)
         if self.model == LOCAL_MODEL_NAME:
             self.path = str(local_model_path())
-        elif path.is_absolute() and path.is_dir():
-            self.path = str(path)  # a sentence-transformers model folder on disk
+        elif local_model_known(self.model):
+            self.path = self.model  # a sentence-transformers model folder on disk
         else:
             raise EmbeddingUnavailable(
                 f"The local engine has no model {self.model!r}: use {LOCAL_MODEL_NAME!r} "
@@ -176,7 +188,7 @@ class OpenAIEmbedder:
         if not model:
             raise EmbeddingUnavailable("No embedding model is configured (RAG_EMBEDDING_MODEL).")
         self.model = model
-        self.key = f"openai:{model}"
+        self.key = model_key("openai", model)
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.batch_size = batch_size
@@ -287,6 +299,4 @@ def embedder_current() -> Embedder:
 def model_key_current() -> str:
     """The vector space of the current settings, without loading any model."""
     config = embedding_settings()
-    return (
-        f"{'openai' if config.engine == 'openai' else 'local'}:{config.model or LOCAL_MODEL_NAME}"
-    )
+    return model_key(config.engine, config.model)
