@@ -33,7 +33,7 @@ from users.permissions import IsAdmin, IsApprovedUser
 from users.services import audit_record
 from webui_backend.errors import Forbidden
 from webui_backend.idempotency import idempotent
-from webui_backend.pagination import PAGE_MAX
+from webui_backend.pagination import PAGE_MAX, keyset_page
 from webui_backend.parsers import JSONParser
 from webui_backend.serializers import StrictCharField, StrictSerializer
 
@@ -83,16 +83,14 @@ class ChatListApi(APIView):
             options.pop("page", None),
             options.pop("cursor", None),
         )
-        chats = selectors.chat_list_for_user(user=request.user, **options)
-        if cursor:
-            chats = selectors.after_cursor(chats, cursor)
-        elif page:
-            chats = chats[(page - 1) * limit :]
-        rows = list(chats[: limit + 1])
-        headers = {}
-        if len(rows) > limit:
-            rows = rows[:limit]
-            headers["X-Next-Cursor"] = selectors.encode_cursor(rows[-1])
+        rows, headers = keyset_page(
+            selectors.chat_list_for_user(user=request.user, **options),
+            limit=limit,
+            page=page,
+            cursor=cursor,
+            after=selectors.after_cursor,
+            encode=selectors.encode_cursor,
+        )
         return Response(ChatListItemOutputSerializer(rows, many=True).data, headers=headers)
 
     @extend_schema(

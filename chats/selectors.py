@@ -1,6 +1,5 @@
 """Reads of chats, already scoped to the acting user."""
 
-import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -16,12 +15,7 @@ from chats.errors import ChatNotFound, ShareNotFound, TagNotFound
 from chats.models import Chat, ChatShare, Message, Tag
 from chats.serializers import EXPORT_FORMAT, EXPORT_VERSION, exported_chat
 from users.models import User
-from webui_backend.errors import AppError
-
-
-class InvalidCursor(AppError):
-    default_detail = "The cursor is malformed; use the one from X-Next-Cursor."
-    default_code = "invalid_cursor"
+from webui_backend.pagination import InvalidCursor, cursor_decode, cursor_encode
 
 
 def _parse_id(chat_id: Any) -> uuid.UUID:
@@ -100,15 +94,13 @@ def chat_list_by_ids(*, user: User, ids: list[Any]) -> QuerySet[Chat]:
 
 
 def encode_cursor(chat: Chat) -> str:
-    raw = json.dumps([chat.pinned, chat.updated_at.isoformat(), str(chat.pk)])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursor_encode([chat.pinned, chat.updated_at.isoformat(), str(chat.pk)])
 
 
 def after_cursor(chats: QuerySet[Chat], cursor: str) -> QuerySet[Chat]:
     """The chats that come after ``cursor`` in the list order (keyset pagination)."""
+    pinned, updated_raw, chat_id = cursor_decode(cursor, 3)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        pinned, updated_raw, chat_id = json.loads(raw)
         updated = datetime.fromisoformat(updated_raw)
         if not isinstance(pinned, bool) or timezone.is_naive(updated):
             raise ValueError

@@ -24,7 +24,7 @@ from knowledge.serializers import (
 )
 from knowledge.uploads import FIELD, LimitedUploadHandler
 from webui_backend.idempotency import idempotent
-from webui_backend.pagination import PAGE_MAX
+from webui_backend.pagination import PAGE_MAX, keyset_page
 from webui_backend.serializers import StrictCharField, StrictSerializer
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -83,17 +83,14 @@ class FileListApi(APIView):
     def get(self, request: Request) -> Response:
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        limit = params.validated_data["limit"]
-        files = selectors.file_list_for_user(user=request.user)
-        if cursor := params.validated_data.get("cursor"):
-            files = selectors.files_after_cursor(files, cursor)
-        elif page := params.validated_data.get("page"):
-            files = files[(page - 1) * limit :]
-        rows = list(files[: limit + 1])
-        headers = {}
-        if len(rows) > limit:
-            rows = rows[:limit]
-            headers["X-Next-Cursor"] = selectors.file_cursor_encode(rows[-1])
+        rows, headers = keyset_page(
+            selectors.file_list_for_user(user=request.user),
+            limit=params.validated_data["limit"],
+            page=params.validated_data.get("page"),
+            cursor=params.validated_data.get("cursor"),
+            after=selectors.files_after_cursor,
+            encode=selectors.file_cursor_encode,
+        )
         return Response(FileOutputSerializer(rows, many=True).data, headers=headers)
 
     @extend_schema(

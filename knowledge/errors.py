@@ -52,8 +52,3 @@ class ExtractionFailed(AppError):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "The file's text could not be extracted."
     default_code = "extraction_failed"
-
-
-class InvalidCursor(AppError):
-    default_detail = "The cursor is not valid; use the X-Next-Cursor header of a previous page."
-    default_code = "invalid_cursor"

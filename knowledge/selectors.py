@@ -1,7 +1,5 @@
 """Reads of files and knowledge collections, already scoped to what a user may see."""
 
-import base64
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -11,9 +9,10 @@ from django.db.models import F, Prefetch, Q, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
 
-from knowledge.errors import FileNotFound, InvalidCursor, KnowledgeNotFound, KnowledgeReadOnly
+from knowledge.errors import FileNotFound, KnowledgeNotFound, KnowledgeReadOnly
 from knowledge.models import File, Knowledge, KnowledgeFile, ProcessingJob
 from users.models import User
+from webui_backend.pagination import InvalidCursor, cursor_decode, cursor_encode
 
 
 def knowledge_readable_by(user: User) -> QuerySet[Knowledge]:
@@ -113,15 +112,13 @@ def _get(queryset: QuerySet, pk: object, error: type[Exception]) -> Any:
 
 
 def file_cursor_encode(file: File) -> str:
-    raw = json.dumps([file.created_at.isoformat(), str(file.pk)])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursor_encode([file.created_at.isoformat(), str(file.pk)])
 
 
 def files_after_cursor(files: QuerySet[File], cursor: str) -> QuerySet[File]:
     """The files that come after ``cursor`` in the list order (keyset pagination)."""
+    created_raw, file_id = cursor_decode(cursor, 2)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_raw, file_id = json.loads(raw)
         created = datetime.fromisoformat(created_raw)
         if timezone.is_naive(created):
             raise ValueError

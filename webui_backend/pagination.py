@@ -1,10 +1,17 @@
-"""Page-number pagination for list endpoints: ``?page=1&page_size=50`` → one page and a total."""
+"""Pagination for list endpoints: page numbers (``?page=1&page_size=50`` → one page and a
+total), and keyset pages (``?limit=&cursor=`` or ``&page=``, the next page's cursor in the
+``X-Next-Cursor`` header; stable while rows are added)."""
 
+import base64
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
 from rest_framework import serializers
+
+from webui_backend.errors import AppError
 
 PAGE_SIZE_MAX = 200
 # Offsets must fit the databases' 64-bit integers; no list is anywhere near this long.
@@ -35,3 +42,51 @@ def page_of(queryset: QuerySet, *, page: int, page_size: int) -> Page:
         page=page,
         page_size=page_size,
     )
+
+
+# --- keyset pages ---------------------------------------------------------------------------
+
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+
+
+class InvalidCursor(AppError):
+    default_detail = "The cursor is malformed; use the one from X-Next-Cursor."
+    default_code = "invalid_cursor"
+
+
+def cursor_encode(values: Sequence[Any]) -> str:
+    """A row's position in a list order, as an opaque cursor (the values JSON-encoded)."""
+    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str, length: int) -> list[Any]:
+    """The ``length`` values of a cursor from ``cursor_encode``; InvalidCursor (400) if not."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        raise InvalidCursor() from None
+    if not isinstance(values, list) or len(values) != length:
+        raise InvalidCursor()
+    return values
+
+
+def keyset_page(
+    queryset: QuerySet,
+    *,
+    limit: int,
+    page: int | None,
+    cursor: str | None,
+    after: Callable[[QuerySet, str], QuerySet],
+    encode: Callable[[Any], str],
+) -> tuple[list[Any], dict[str, str]]:
+    """One page of ``queryset`` (already in its list order), and the headers that name the
+    next one: after ``cursor`` (``after`` filters to it), else page ``page``, else the first."""
+    if cursor:
+        queryset = after(queryset, cursor)
+    elif page:
+        queryset = queryset[(page - 1) * limit :]
+    rows = list(queryset[: limit + 1])
+    if len(rows) <= limit:
+        return rows, {}
+    rows = rows[:limit]
+    return rows, {NEXT_CURSOR_HEADER: encode(rows[-1])}
