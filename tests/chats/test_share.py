@@ -129,3 +129,23 @@ def test_reader_can_clone_a_shared_chat(
     assert clone.json()["user_id"] == str(stranger.pk)
     assert contents(clone.json()) == ["<b>hi</b>"]
     assert Chat.objects.filter(user=stranger).count() == 1
+
+
+def test_a_shared_answer_keeps_its_citations(
+    api_owner: APIClient, client_of: Callable[[User], APIClient], stranger: User
+) -> None:
+    """As in Open WebUI, a share shows an answer's sources with it: the owner saw them with the
+    answer and chose to share the chat (docs/completions.md)."""
+    sources = [{"content": "Falcon's code is 7421.", "score": 1.0, "metadata": {}}]
+    chat = create_chat(
+        api_owner,
+        messages=[
+            msg("user", "Falcon's code?", id="q"),
+            {**msg("assistant", "7421", id="a"), "sources": sources},
+        ],
+    )
+    shared = share(api_owner, chat["id"])
+
+    body = client_of(stranger).get(f"/api/chats/share/{shared['share_id']}").json()
+
+    assert body["chat"]["history"]["messages"]["a"]["sources"] == sources
