@@ -181,6 +181,24 @@ def test_process_again_replaces_chunks_without_duplicates(alice: APIClient) -> N
     assert ProcessingJob.objects.filter(file_id=file_id).count() == 2
 
 
+def test_reindexing_a_collection_processes_each_of_its_files_again(alice: APIClient) -> None:
+    knowledge_id = collection(alice)
+    file_ids = [upload(alice, f"{n}.md", f"# Note {n}".encode()).json()["id"] for n in range(2)]
+    for file_id in file_ids:
+        add(alice, knowledge_id, file_id)
+    first = {file_id: wait_for_job(alice, file_id)["id"] for file_id in file_ids}
+
+    response = alice.post(f"/api/knowledge/{knowledge_id}/reindex")
+    again = {file_id: wait_for_job(alice, file_id) for file_id in file_ids}
+
+    assert response.status_code == 200
+    assert sorted(response.json()["data"]["file_ids"]) == sorted(file_ids)
+    for file_id in file_ids:
+        assert again[file_id]["id"] != first[file_id]
+        assert again[file_id]["state"] == "indexed"
+        assert ProcessingJob.objects.filter(file_id=file_id).count() == 2
+
+
 def test_process_endpoint_adds_to_the_collection(alice: APIClient) -> None:
     file_id = upload(alice, "a.md", b"# Alpha beta gamma").json()["id"]
     knowledge_id = collection(alice)
