@@ -60,6 +60,7 @@ from functions.errors import (
     FunctionTimedOut,
     SandboxUnavailable,
 )
+from webui_backend import jsondepth
 
 logger = logging.getLogger(__name__)
 
@@ -533,7 +534,7 @@ def _reject_constant(name: str) -> None:
 
 def _parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw, parse_float=_finite, parse_constant=_reject_constant)
+        return jsondepth.loads(raw, parse_float=_finite, parse_constant=_reject_constant)
     except (ValueError, RecursionError, UnicodeDecodeError):
         return None  # "malformed report" to the caller
 

@@ -40,7 +40,7 @@ from llm.services import (
     custom_model_update,
 )
 from llm.snapshot import config_snapshot
-from llm.streaming import db
+from llm.turns import db
 from llm.upstream import (
     ModelEntry,
     Upstream,

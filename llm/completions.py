@@ -38,8 +38,9 @@ from llm.selectors import custom_model_get_visible
 from llm.serializers import CompletionInputSerializer
 from llm.services import chat_get_or_create_for_completion, turn_begin
 from llm.snapshot import config_snapshot
-from llm.streaming import Progress, Pump, Turn, db, response_data, sse, turn_start
+from llm.streaming import Pump, response_data, sse, turn_start
 from llm.tools import tools_merge
+from llm.turns import Progress, Turn, db
 from llm.upstream import Upstream, catalogue
 from users.authentication import request_authenticate
 from users.models import ApiKey, User
@@ -141,11 +142,17 @@ def turn_accept(request: HttpRequest) -> tuple[Turn, list[Upstream]]:
 
 
 async def turn_route(turn: Turn, upstreams: list[Upstream]) -> None:
-    """Find the connection serving the turn's base model (404 if none lists it)."""
+    """Find the connection serving the turn's base model (404 if none lists it).
+
+    Only an admin is told how many connections could not be asked: that is the deployment's
+    health, which ordinary users have no business seeing."""
     models, errors = await catalogue(upstreams)
     entry = next((m for m in models if m.id == turn.base_model), None)
     if entry is None:
-        unreachable = f" ({len(errors)} connection(s) could not be asked)" if errors else ""
+        admin = turn.user.role == User.Role.ADMIN
+        unreachable = (
+            f" ({len(errors)} connection(s) could not be asked)" if errors and admin else ""
+        )
         raise ModelNotFound(f"Model {turn.model!r} not found{unreachable}.")
     turn.upstream = next(u for u in upstreams if u.key == entry.upstream_key)
 

@@ -69,6 +69,14 @@ class UpstreamStreamCut(UpstreamFault):
     default_code = "upstream_stream_cut"
 
 
+class UpstreamTooLong(UpstreamFault):
+    """The answer outgrew what one reply may hold, or the turn's time: the upstream is
+    dropped, what came is kept (incomplete)."""
+
+    default_detail = "The model server's answer is too long."
+    default_code = "upstream_too_long"
+
+
 class UpstreamRejected(UpstreamFault):
     """The upstream refused the request itself (a 4xx other than 401/429): the client's fault."""
 

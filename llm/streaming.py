@@ -3,116 +3,34 @@
 A ``Pump`` reads the upstream (streamed or not) in a task of its own, passes chunks to the
 client through a queue while it listens, publishes a chat reply's text to the chat's room in
 batches, and at the end saves the reply and the usage. The database is only ever touched in
-short visits through ``db``, which gives its connection back at once: nothing is held while
-the upstream is awaited.
+short visits through ``db`` (``llm.turns``), which gives its connection back at once: nothing
+is held while the upstream is awaited.
 """
 
 import asyncio
 import json
 import logging
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
 
-from llm.errors import ServerRestarting
-from llm.models import Generation
+from llm.errors import ServerRestarting, UpstreamTooLong
 from llm.services import turn_finish, turn_publish_delta
+from llm.tools import chunks_of, tool_loop
+from llm.turns import Progress, Turn, db
 from llm.upstream import Upstream, completion_call, completion_stream
-from users.models import ApiKey, User
 from users.services import usage_record
 from webui_backend import lifecycle
 from webui_backend.errors import AppError
 from webui_backend.metrics import ACTIVE_COMPLETIONS
 
-T = TypeVar("T")
 logger = logging.getLogger(__name__)
 _running: set[asyncio.Task[Any]] = set()  # strong references: a detached turn must not be GC'd
 
 
-def connections_give_back() -> None:
-    """Give this thread's database connections back once its short visit is over.
-
-    A PostgreSQL connection goes back to the pool (or is closed), so nothing is held while an
-    upstream is awaited. A SQLite connection is a file handle that only this worker thread
-    uses: it is kept, as reopening one (connect, pragmas, functions) costs about a
-    millisecond per visit, unless it saw an error or is inside a transaction.
-    """
-    for connection in connections.all(initialized_only=True):
-        if (
-            connection.vendor == "sqlite"
-            and connection.connection is not None
-            and not connection.errors_occurred
-            and not connection.in_atomic_block
-        ):
-            continue
-        connection.close()
-
-
-async def db(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run ``fn`` in a worker thread and give its database connection back at once."""
-
-    def run() -> T:
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            connections_give_back()
-
-    return await sync_to_async(run, thread_sensitive=False)()
-
-
-@dataclass
-class Turn:
-    """Everything a completion needs once the request is accepted."""
-
-    user: User
-    api_key: ApiKey | None
-    model: str  # as the client named it
-    base_model: str
-    system: str
-    params: dict[str, Any]
-    data: dict[str, Any]  # validated fields
-    raw: dict[str, Any]  # the body as sent (unknown fields go upstream)
-    stream: bool
-    include_usage: bool
-    detail: bool
-    chat_key: str
-    reply_id: str
-    custom_uid: str
-    completion_id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
-    created: int = field(default_factory=lambda: int(time.time()))
-    upstream: Upstream | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
-    chat_id: Any = None
-    generation: Generation | None = None
-    tools: list[dict[str, Any]] = field(default_factory=list)  # with our functions, if any
-    functions: dict[str, Any] = field(default_factory=dict)  # name -> Function (tool_ids)
-    reply_parent: str = ""  # the turn's last tool result, which the reply goes under
-    sources: list[Any] = field(default_factory=list)  # retrieval.search.Hit, best first
-
-
 # --- step 2: the upstream ---------------------------------------------------------------------
-
-
-@dataclass
-class Progress:
-    parts: list[str] = field(default_factory=list)
-    usage: dict[str, Any] | None = None
-    error: AppError | None = None
-    body: dict[str, Any] | None = None  # a non-streaming answer
-    chunks: int = 0
-    started: float = field(default_factory=time.monotonic)
-    first_token: float | None = None
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 def sse(data: dict[str, Any], event: str = "") -> bytes:
@@ -236,28 +154,12 @@ class Pump:
         if upstream is None:  # turn_route sets it before a turn starts
             raise RuntimeError("turn started without an upstream")
         publisher = Publisher(turn) if turn.chat_id is not None else None
+        limit = settings.COMPLETION_MAX_SECONDS
         try:
-            if turn.functions:
-                # llm.tools builds on this module's Turn and db.
-                from llm.tools import chunks_of, tool_loop
-
-                body = await tool_loop(turn, upstream, progress)
-                if turn.stream:
-                    for chunk in chunks_of(body):
-                        await self.pass_chunk(chunk, publisher)
-                else:
-                    self.take_answer(body)
-            elif turn.stream:
-                events = completion_stream(upstream, turn.payload)
-                try:
-                    async for chunk in events:
-                        await self.pass_chunk(chunk, publisher)
-                finally:
-                    await events.aclose()
-            else:
-                body = await completion_call(upstream, turn.payload)
-                progress.usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
-                self.take_answer(body)
+            async with asyncio.timeout(limit):
+                await self.consume(upstream, publisher)
+        except TimeoutError:  # the turn's own deadline (upstream silences are UpstreamTimeout)
+            progress.error = UpstreamTooLong(f"The answer took longer than {limit} s.")
         except AppError as exc:
             progress.error = exc
         except asyncio.CancelledError:
@@ -270,9 +172,38 @@ class Pump:
             await self.finish(publisher)
         return progress
 
+    async def consume(self, upstream: Upstream, publisher: "Publisher | None") -> None:
+        turn, progress = self.turn, self.progress
+        if turn.functions:
+            body = await tool_loop(turn, upstream, progress)
+            if turn.stream:
+                for chunk in chunks_of(body):
+                    await self.pass_chunk(chunk, publisher)
+            else:
+                self.take_answer(body)
+        elif turn.stream:
+            events = completion_stream(upstream, turn.payload)
+            try:
+                async for chunk in events:
+                    await self.pass_chunk(chunk, publisher)
+            finally:
+                await events.aclose()
+        else:
+            body = await completion_call(upstream, turn.payload)
+            progress.usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
+            self.take_answer(body)
+
     async def pass_chunk(self, chunk: dict[str, Any], publisher: "Publisher | None") -> None:
         before = len(self.progress.parts)
         out = chunk_out(self.turn, chunk, self.progress)
+        added = sum(len(part.encode()) for part in self.progress.parts[before:])
+        if self.progress.size + added > settings.CHAT_MESSAGE_MAX_BYTES:
+            del self.progress.parts[before:]  # the reply keeps what fits, as it came
+            raise UpstreamTooLong(
+                f"The answer is longer than {settings.CHAT_MESSAGE_MAX_BYTES} bytes,"
+                " the most one message may hold."
+            )
+        self.progress.size += added
         self.progress.chunks += 1
         if out is not None:
             self.put(sse(out))

@@ -17,9 +17,10 @@ from functions.selectors import function_list_usable, tool_of
 from functions.services import function_run
 from llm.errors import ToolRoundsExceeded
 from llm.services import turn_tool_call_save, turn_tool_result_save
-from llm.streaming import Progress, Turn, db
+from llm.turns import Progress, Turn, db
 from llm.upstream import Upstream, completion_call
 from users.models import User
+from webui_backend import jsondepth
 from webui_backend.errors import AppError
 
 
@@ -46,7 +47,7 @@ def tool_run(*, function: Function, user: User, arguments: Any) -> tuple[str, st
     model can tell the user or try again.
     """
     try:
-        args = json.loads(arguments) if isinstance(arguments, str) and arguments else {}
+        args = jsondepth.loads(arguments) if isinstance(arguments, str) and arguments else {}
     except ValueError:
         return "The arguments are not valid JSON.", "function_args_invalid"
     try:

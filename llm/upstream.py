@@ -33,10 +33,12 @@ from llm.errors import (
     UpstreamRejected,
     UpstreamStreamCut,
     UpstreamTimeout,
+    UpstreamTooLong,
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
 from llm.models import Connection
+from webui_backend import jsondepth
 from webui_backend.metrics import UpstreamCall
 
 logger = logging.getLogger(__name__)
@@ -209,7 +211,7 @@ def _listing_key(upstream: Upstream) -> tuple[str, str, str]:
 async def _get_json(url: str, headers: dict[str, str]) -> Any:
     async with http_session().get(url, headers=headers) as response:
         response.raise_for_status()
-        return orjson.loads(await response.read())
+        return jsondepth.loads_fast(await response.read())
 
 
 async def _fetch(upstream: Upstream) -> _Listing:
@@ -318,7 +320,7 @@ def _retry_after(response: aiohttp.ClientResponse) -> int:
 
 def _upstream_message(body: bytes) -> str:
     try:
-        data = json.loads(body)
+        data = jsondepth.loads(body)
     except ValueError:
         return body[:200].decode("utf-8", "replace")
     error = data.get("error") if isinstance(data, dict) else None
@@ -384,8 +386,8 @@ async def completion_call(upstream: Upstream, payload: dict[str, Any]) -> dict[s
         if response.status >= 400:
             raise fault_for_status(response, raw)
         try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            body = jsondepth.loads_fast(raw)
+        except ValueError:
             raise UpstreamInvalidResponse("The model server's answer is not JSON.") from None
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
             raise UpstreamInvalidResponse("The model server's answer has no choices.")
@@ -396,7 +398,12 @@ async def completion_call(upstream: Upstream, payload: dict[str, Any]) -> dict[s
 
 
 _DONE: dict[str, Any] = {}
-MAX_SSE_LINE = 16 * 1024 * 1024  # one event's line; longer is garbage, not a chunk
+
+
+def max_sse_line() -> int:
+    """One event's line at most: a chunk cannot carry more than a whole reply may hold (and
+    its envelope); longer is garbage, and would only be buffered."""
+    return settings.CHAT_MESSAGE_MAX_BYTES + 64 * 1024
 
 
 def _sse_line(line: bytes) -> dict[str, Any] | None:
@@ -413,8 +420,8 @@ def _sse_line(line: bytes) -> dict[str, Any] | None:
     if value == b"[DONE]":
         return _DONE
     try:
-        chunk = orjson.loads(value)  # once per streamed chunk: several times cheaper than json
-    except orjson.JSONDecodeError:
+        chunk = jsondepth.loads_fast(value)  # per chunk: orjson is several times faster than json
+    except ValueError:
         raise UpstreamInvalidResponse("The model server sent a chunk that is not JSON.") from None
     if not isinstance(chunk, dict):
         raise UpstreamInvalidResponse("The model server sent a malformed chunk.")
@@ -469,11 +476,14 @@ async def completion_stream(
                 raise fault_for_status(response, await response.read())
             buffer = b""
             body = _reads(response.content)
+            line_max = max_sse_line()
             async for data in body:
                 buffer += data
                 *lines, buffer = buffer.split(b"\n")
-                if len(buffer) > MAX_SSE_LINE:
-                    raise UpstreamInvalidResponse("The model server sent an endless line.")
+                if len(buffer) > line_max or any(len(line) > line_max for line in lines):
+                    raise UpstreamTooLong(
+                        f"The model server sent a chunk larger than {line_max} bytes."
+                    )
                 for line in lines:
                     chunk = _sse_line(line)
                     if chunk is _DONE:

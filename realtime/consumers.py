@@ -17,6 +17,7 @@ from django.conf import settings
 
 from realtime.sessions import FloodError, Session, TooManyConnections, error_payload
 from users.authentication import socket_credential
+from webui_backend import jsondepth
 from webui_backend.lifecycle import RECONNECT_HINT, RESTART_CLOSE_CODE
 
 AUTH_TIMEOUT = 10  # seconds a connection may stay open without authenticating
@@ -47,7 +48,10 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self.close(code=1009)
             return
         try:
-            frame = json.loads(raw)
+            frame = jsondepth.loads(raw)
+        except jsondepth.JsonTooDeep as exc:
+            await self._error(error_payload(exc))
+            return
         except (ValueError, UnicodeDecodeError):
             await self._error({"detail": "Frames must be JSON objects.", "code": "parse_error"})
             return

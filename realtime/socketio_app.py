@@ -1,19 +1,47 @@
 """Socket.IO at ``/socket.io/`` (both transports), authenticated with ``auth: {token}``."""
 
+import json
 import logging
 from typing import Any
 
 import socketio
 from channels.db import database_sync_to_async
 from django.conf import settings
+from socketio import packet
 
 from realtime.sessions import FloodError, Session, TooManyConnections, error_payload
 from users.authentication import socket_credential
+from webui_backend import jsondepth
 from webui_backend.lifecycle import RECONNECT_HINT, on_drain
 
 logger = logging.getLogger(__name__)
 
-sio = socketio.AsyncServer(
+
+class _BoundedJson:
+    """The ``json`` module as Socket.IO packets use it, with the nesting depth bounded."""
+
+    loads = staticmethod(jsondepth.loads)
+    dumps = staticmethod(json.dumps)
+
+
+class _Packet(packet.Packet):
+    json = _BoundedJson  # on this server's packets only, not the class every client shares
+
+
+class _Server(socketio.AsyncServer):
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        """A payload nested too deeply gets an ``error`` event (the connection stays); left
+        to the library it would be a logged traceback and no answer."""
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except jsondepth.JsonTooDeep as exc:
+            sid = self.manager.sid_from_eio_sid(eio_sid, "/")
+            if sid is not None:
+                await self.emit("error", error_payload(exc), to=sid)
+
+
+sio = _Server(
+    serializer=_Packet,
     async_mode="asgi",
     cors_allowed_origins=settings.ALLOWED_ORIGINS or None,  # None: same origin only
     max_http_buffer_size=settings.REALTIME_MAX_FRAME_BYTES,

@@ -21,6 +21,7 @@ import numpy as np
 from django.conf import settings
 
 from retrieval.errors import EmbeddingUnavailable
+from webui_backend import jsondepth
 
 logger = logging.getLogger(__name__)
 
@@ -223,7 +224,7 @@ class OpenAIEmbedder:
             "The embedding server answered something that is not embeddings."
         )
         try:
-            data = response.json()["data"]
+            data = jsondepth.loads_fast(response.content)["data"]
             rows = sorted(data, key=lambda d: d.get("index", 0))
             matrix = np.array([row["embedding"] for row in rows], dtype=np.float32)
         except (ValueError, KeyError, TypeError, AttributeError):

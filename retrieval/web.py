@@ -1,6 +1,5 @@
 """Web search behind one small provider interface; SearxNG's JSON API is the first provider."""
 
-import json
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,6 +13,7 @@ from retrieval.errors import (
     WebSearchUnavailable,
 )
 from retrieval.ssrf import guarded_get
+from webui_backend import jsondepth
 
 MAX_COUNT = 20
 
@@ -55,7 +55,7 @@ class SearxNG:
         if fetched.status != 200:
             raise WebSearchUnavailable(f"The web search provider answered HTTP {fetched.status}.")
         try:
-            items = json.loads(fetched.body)["results"]
+            items = jsondepth.loads(fetched.body)["results"]
             if not isinstance(items, list):
                 raise TypeError
         except (ValueError, KeyError, TypeError):

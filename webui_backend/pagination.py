@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import QuerySet
 from rest_framework import serializers
 
+from webui_backend import jsondepth
 from webui_backend.errors import AppError
 
 PAGE_SIZE_MAX = 200
@@ -62,7 +63,7 @@ def cursor_encode(values: Sequence[Any]) -> str:
 def cursor_decode(cursor: str, length: int) -> list[Any]:
     """The ``length`` values of a cursor from ``cursor_encode``; InvalidCursor (400) if not."""
     try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        values = jsondepth.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except ValueError:
         raise InvalidCursor() from None
     if not isinstance(values, list) or len(values) != length:

@@ -7,10 +7,12 @@ from django.conf import settings
 from rest_framework import parsers
 
 from webui_backend.errors import PayloadTooLarge
+from webui_backend.jsondepth import check_depth
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser with the body capped at DATA_UPLOAD_MAX_MEMORY_SIZE (413 past it).
+    """DRF's JSON parser with the body capped at DATA_UPLOAD_MAX_MEMORY_SIZE (413 past it) and
+    its nesting at JSON_MAX_DEPTH (400 ``json_too_deep`` past it, never a RecursionError).
 
     DRF reads the raw stream, which bypasses Django's own cap on ``request.body``. A view
     that takes larger bodies uses a subclass naming another setting in ``limit_setting``.
@@ -27,4 +29,5 @@ class JSONParser(parsers.JSONParser):
         body = stream.read(limit + 1)
         if len(body) > limit:
             raise PayloadTooLarge()
+        check_depth(body)
         return super().parse(io.BytesIO(body), media_type, parser_context)

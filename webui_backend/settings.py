@@ -222,6 +222,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_JSON_BODY_BYTES", default=8 * 1024 * 
 # One message's content (text or parts), in bytes of JSON.
 CHAT_MESSAGE_MAX_BYTES = env_int("CHAT_MESSAGE_MAX_BYTES", default=1024 * 1024, minimum=1024)
 CHAT_IMPORT_MAX_BYTES = env_int("CHAT_IMPORT_MAX_BYTES", default=200 * 1024 * 1024, minimum=1024)
+# Every JSON document from outside (bodies, socket frames, imports, upstream answers) may nest
+# at most this deep (400 json_too_deep past it): see webui_backend/jsondepth.py.
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", default=64, minimum=8)
 # The frontend's address, for share links; by default the address the request came to.
 WEBUI_URL = env_str("WEBUI_URL").rstrip("/")
 
@@ -334,6 +337,10 @@ COMPLETION_PUBLISH_INTERVAL_MS = env_int("COMPLETION_PUBLISH_INTERVAL_MS", defau
 # A completion naming functions (tool_ids) runs at most this many rounds of the model's calls to
 # them; if the model still calls them after the last round, the turn ends in tool_rounds_exceeded.
 COMPLETION_TOOL_MAX_ROUNDS = env_int("COMPLETION_TOOL_MAX_ROUNDS", default=5, minimum=1)
+# A turn that is still being answered after this many seconds (an upstream that never ends) is
+# cut: upstream_too_long, what came is saved as incomplete. A reply is also cut at
+# CHAT_MESSAGE_MAX_BYTES, the most one message may hold.
+COMPLETION_MAX_SECONDS = env_int("COMPLETION_MAX_SECONDS", default=1800, minimum=1)
 # How retrieved sources are put into the prompt ({context} and {query}); used once retrieval exists.
 RAG_TEMPLATE = env_str(
     "RAG_TEMPLATE",

@@ -177,6 +177,23 @@ async def test_bad_events_get_an_error_and_the_socket_lives(
     assert socket.client.connected
 
 
+async def test_deeply_nested_socketio_payload_gets_an_error_and_the_socket_lives(
+    server_url: str, sockets: Any, owner_: User
+) -> None:
+    socket = await sockets(owner_)
+    deep: Any = "x"
+    for _ in range(200):
+        deep = [deep]
+
+    await socket.client.emit("join_chat", {"chat_id": deep})
+    (error,) = await socket.wait_for("error")
+    ack = await socket.client.call("join_chat", {"chat_id": "nope"}, timeout=5)
+
+    assert error["code"] == "json_too_deep"
+    assert socket.client.connected
+    assert ack["code"] == "chat_not_found"
+
+
 async def test_invalid_message_follows_the_rest_rules(
     server_url: str, sockets: Any, owner_: User
 ) -> None:
@@ -317,6 +334,22 @@ async def test_plain_websocket_bad_frames(server_url: str, owner_: User) -> None
     assert not_json["data"]["code"] == "parse_error"
     assert not_object["data"]["code"] == "invalid"
     assert unknown["data"]["code"] == "unknown_event"
+    assert still_alive["data"]["code"] == "chat_not_found"
+
+
+async def test_plain_websocket_deeply_nested_frame_is_an_error_frame(
+    server_url: str, owner_: User
+) -> None:
+    """Not a RecursionError that closes the socket with 1011: an error frame, and the
+    socket keeps working."""
+    async with websockets.connect(ws_url(server_url, token_for(owner_))) as ws:
+        await next_frame(ws, "authenticated")
+        await ws.send("[" * 5000 + "]" * 5000)
+        too_deep = await next_frame(ws, "error")
+        await ws.send(json.dumps({"type": "join_chat", "data": {"chat_id": "x"}, "ack": 1}))
+        still_alive = await next_frame(ws, "ack")
+
+    assert too_deep["data"]["code"] == "json_too_deep"
     assert still_alive["data"]["code"] == "chat_not_found"
 
 

@@ -113,13 +113,19 @@ def test_expired_refresh_token_is_401(api: APIClient, owner: User) -> None:
     assert response.status_code == 401
 
 
+def signout(api: APIClient, refresh_token: str, access_token: str | None) -> Any:
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {access_token}"} if access_token else {}
+    return api.post("/api/auths/signout", {"refresh_token": refresh_token}, format="json", **auth)
+
+
 def test_signout_revokes_the_refresh_token_and_is_idempotent(api: APIClient, owner: User) -> None:
     session = signin(api, owner.email)
-    body = {"refresh_token": session["refresh_token"]}
 
-    first = api.post("/api/auths/signout", body, format="json")
-    second = api.post("/api/auths/signout", body, format="json")
-    refresh = api.post("/api/auths/refresh", body, format="json")
+    first = signout(api, session["refresh_token"], session["token"])
+    second = signout(api, session["refresh_token"], session["token"])
+    refresh = api.post(
+        "/api/auths/refresh", {"refresh_token": session["refresh_token"]}, format="json"
+    )
 
     assert first.status_code == 204
     assert second.status_code == 204
@@ -129,11 +135,41 @@ def test_signout_revokes_the_refresh_token_and_is_idempotent(api: APIClient, own
 def test_signout_with_an_access_token_or_garbage_is_401(api: APIClient, owner: User) -> None:
     session = signin(api, owner.email)
 
-    wrong_type = api.post("/api/auths/signout", {"refresh_token": session["token"]}, format="json")
-    garbage = api.post("/api/auths/signout", {"refresh_token": "x.y.z"}, format="json")
+    wrong_type = signout(api, session["token"], session["token"])
+    garbage = signout(api, "x.y.z", session["token"])
 
     assert wrong_type.status_code == 401
     assert garbage.status_code == 401
+
+
+def test_signout_without_an_access_token_is_401_and_revokes_nothing(
+    api: APIClient, owner: User
+) -> None:
+    session = signin(api, owner.email)
+
+    response = signout(api, session["refresh_token"], None)
+    refresh = api.post(
+        "/api/auths/refresh", {"refresh_token": session["refresh_token"]}, format="json"
+    )
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+    assert refresh.status_code == 200
+
+
+def test_signout_with_another_accounts_refresh_token_revokes_nothing(
+    api: APIClient, owner: User, stranger: User
+) -> None:
+    victim = signin(api, owner.email)
+    attacker = signin(api, stranger.email)
+
+    response = signout(api, victim["refresh_token"], attacker["token"])
+    refresh = api.post(
+        "/api/auths/refresh", {"refresh_token": victim["refresh_token"]}, format="json"
+    )
+
+    assert response.status_code == 204
+    assert refresh.status_code == 200
 
 
 def test_password_change_invalidates_older_tokens(api: APIClient, owner: User) -> None:

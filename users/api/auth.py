@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from users import services
+from users.authentication import JWTAuthentication
 from users.models import User
 from users.permissions import IsAdmin, IsSignedIn
 from users.selectors import site_settings_effective
@@ -110,19 +111,22 @@ class RefreshApi(APIView):
 
 
 class SignoutApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+    """Signed in with the account's own access token (a JWT): a refresh token of another
+    account is left alone (still 204, so the answer tells nothing about the token)."""
+
+    authentication_classes = [JWTAuthentication]
+    permission_classes = [IsSignedIn]
     InputSerializer = RefreshTokenInputSerializer
 
     @extend_schema(
         request=InputSerializer,
         responses={204: None},
-        summary="Sign out: revoke the refresh token",
+        summary="Sign out: revoke my refresh token",
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.session_end(**data.validated_data)
+        services.session_end(user=request.user, **data.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

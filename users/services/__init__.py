@@ -4,6 +4,7 @@ The package's modules group them by subject; import from ``users.services`` itse
 """
 
 from users.services.accounts import (
+    USER_DELETE_TASK,
     user_data_purge,
     user_delete,
     user_role_changed,
@@ -31,6 +32,7 @@ from users.services.ledger import audit_record, usage_record
 from users.services.site import site_settings_cache_clear, site_settings_update
 
 __all__ = [
+    "USER_DELETE_TASK",
     "ApiKeyCreated",
     "Session",
     "api_key_create",

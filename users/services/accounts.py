@@ -1,7 +1,6 @@
 """Writes to accounts by their owner or an admin: profile, role, deletion."""
 
 import logging
-from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -18,10 +17,14 @@ from users.errors import (
 from users.models import AuditLog, User, normalize_email
 from users.services.auth import credentials_changed
 from users.services.ledger import audit_record
+from webui_backend.celery import app as celery_app
 from webui_backend.errors import Forbidden
 from webui_backend.user_data import user_data_cleanups
 
 logger = logging.getLogger(__name__)
+# The Celery name of users.tasks.user_delete_task: services queue tasks by name (tasks call
+# services, never the reverse; users/apps.py registers the tasks in every process).
+USER_DELETE_TASK = "users.tasks.user_delete_task"
 
 # Fields only an admin may change, on any account (their own included).
 ADMIN_ONLY_FIELDS = frozenset({"email", "daily_token_budget"})
@@ -139,8 +142,6 @@ def user_delete(*, actor: User, user: User) -> None:
     database. Nobody deletes themselves here, and the last admin cannot be deleted. Deleting
     an account that is already disabled queues the removal again.
     """
-    from users.tasks import user_delete_task  # tasks import the services
-
     if actor.pk == user.pk:
         raise OwnAccountDeletion()
     _lock_admins(actor=actor, target=user)
@@ -156,7 +157,8 @@ def user_delete(*, actor: User, user: User) -> None:
     events.publish(events.user_room(user.pk), "account.deleted", {"user_id": str(user.pk)})
     # robust: if the broker is down the account stays disabled (the request still succeeds,
     # the failure is logged); deleting it again queues the removal again.
-    transaction.on_commit(partial(user_delete_task.delay, str(user.pk)), robust=True)
+    task = celery_app.signature(USER_DELETE_TASK, args=(str(user.pk),))
+    transaction.on_commit(task.delay, robust=True)
 
 
 def user_data_purge(*, user_id: str) -> bool:

@@ -137,14 +137,18 @@ def session_refresh(*, refresh_token: str) -> Session:
     return session_start(user=user)
 
 
-def session_end(*, refresh_token: str) -> None:
-    """Sign out: revoke the refresh token. Revoking an already revoked token is not an error."""
+def session_end(*, user: User, refresh_token: str) -> None:
+    """Sign out: revoke ``user``'s refresh token. Revoking an already revoked token is not an
+    error; a refresh token of another account is not revoked (and not an error either: the
+    caller learns nothing about it)."""
     try:
         payload = token_backend.decode(refresh_token, verify=True)
     except TokenBackendError:
         raise InvalidToken() from None
     if payload.get(jwt_settings.TOKEN_TYPE_CLAIM) != "refresh":
         raise InvalidToken("A refresh token is required to sign out.")
+    if str(payload.get(jwt_settings.USER_ID_CLAIM)) != str(user.pk):
+        return
     RefreshToken(refresh_token, verify=False).blacklist()
 
 
