@@ -12,7 +12,9 @@
   the connection after ``mock_cut_after`` chunks), ``nodone`` (ends cleanly without
   ``[DONE]``), ``hang_after_done`` (``[DONE]``, then comment lines, never the body's end),
   ``badjson`` (a chunk that is not JSON), ``garbled`` (a line that is not SSE), ``notjson``
-  (a non-streaming answer that is not JSON).
+  (a non-streaming answer that is not JSON); and after ``mock_cut_after`` chunks: ``stall``
+  (nothing more, the connection held open), ``huge`` (one chunk of 10 MB of text), ``deep``
+  (a chunk nested 200 levels deep), ``endless`` (tokens for ever, never ``[DONE]``).
 
 - ``mock_tool`` ``{"name", "arguments", "always"?}`` (non-streaming): the answer calls that tool
   with those arguments, unless the last message is a ``tool`` result, which the answer then
@@ -185,6 +187,17 @@ class StandIn:
                     await response.write(b"\x00\x01 garbage line\n\n")
                     await response.write_eof()
                     return response
+                if fault in ("stall", "endless") and i == cut_after:
+                    await self._stall_or_babble(response, base, fault)
+                if fault == "huge" and i == cut_after:
+                    huge = {"index": 0, "delta": {"content": "x" * (10 * 1024 * 1024)}}
+                    await response.write(self._event({**base, "choices": [huge]}))
+                if fault == "deep" and i == cut_after:
+                    deep: Any = {}
+                    for _ in range(200):
+                        deep = {"x": deep}
+                    choice = {"index": 0, "delta": {"content": "deep "}, "extra": deep}
+                    await response.write(self._event({**base, "choices": [choice]}))
                 if delay:
                     await asyncio.sleep(delay)
                 await response.write(
@@ -215,6 +228,17 @@ class StandIn:
             self.disconnects += 1
             raise
         return response
+
+    async def _stall_or_babble(
+        self, response: web.StreamResponse, base: dict[str, Any], fault: str
+    ) -> None:
+        """Hold the stream open for ever: silent (``stall``), or sending tokens (``endless``)."""
+        while True:
+            if fault == "stall":
+                await asyncio.sleep(3600)
+            await asyncio.sleep(0.01)
+            choice = {"index": 0, "delta": {"content": "more "}, "finish_reason": None}
+            await response.write(self._event({**base, "choices": [choice]}))
 
     @staticmethod
     def _tool_answer(body: dict[str, Any], tool: dict[str, Any], usage: dict) -> dict[str, Any]:
