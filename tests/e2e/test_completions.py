@@ -243,6 +243,37 @@ def test_private_custom_model_is_unknown_to_others(proxy: str, user: User, admin
     assert later.status_code == 200
 
 
+def test_only_an_admin_is_told_how_many_connections_could_not_be_asked(
+    proxy: str, user: User, admin: User
+) -> None:
+    body = {"model": "no-such-model", "messages": [{"role": "user", "content": "Hi"}]}
+    with http(proxy, user) as client:
+        answer = client.post("/api/openai/v1/chat/completions", json=body)
+    with http(proxy, admin) as client:
+        admins = client.post("/api/openai/v1/chat/completions", json=body)
+
+    assert answer.status_code == 404
+    assert answer.json() == {
+        "detail": "Model 'no-such-model' not found.",
+        "code": "model_not_found",
+    }
+    assert admins.status_code == 404
+    assert "1 connection(s) could not be asked" in admins.json()["detail"]
+
+
+def test_deeply_nested_completion_body_is_400(proxy: str, user: User) -> None:
+    body = '{"model": "mock", "messages": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with http(proxy, user) as client:
+        answer = client.post(
+            "/api/openai/v1/chat/completions",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "json_too_deep"
+
+
 # --- chats: server-side history ---------------------------------------------------------------
 
 
