@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
@@ -84,6 +84,11 @@ class RateLimited(AppError):
         self.headers = headers or {}
 
 
+class TooManyParts(AppError):
+    default_detail = "The request has too many fields or files."
+    default_code = "too_many_parts"
+
+
 def error_body(detail: str, code: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"detail": detail, "code": code}
     if fields:
@@ -146,6 +151,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = Forbidden()
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        # A client's mistake (or a flood of them): one line each, not Django's traceback.
+        logger.warning("refused a request: %s (%s)", exc, type(exc).__name__)
+        exc = TooManyParts(str(exc).replace("settings.", ""))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # unexpected: Django's handler500 answers, in the same shape
