@@ -24,10 +24,15 @@ class UserListApi(APIView):
     permission_classes = [IsAdmin]
 
     class QuerySerializer(PageQuerySerializer):
+        # ``?query=`` is no filter (as Open WebUI's frontend sends it); an absent role is none.
         query = serializers.CharField(
-            required=False, default="", max_length=255, help_text="Part of a name or email."
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=255,
+            help_text="Part of a name or email.",
         )
-        role = serializers.ChoiceField(choices=User.Role.choices, required=False, default="")
+        role = serializers.ChoiceField(choices=User.Role.choices, required=False)
 
     @extend_schema(
         operation_id="users_list",
@@ -50,7 +55,7 @@ class UserListApi(APIView):
         params.is_valid(raise_exception=True)
         query = params.validated_data
         page = page_of(
-            selectors.user_list(query=query["query"], role=query["role"]),
+            selectors.user_list(query=query["query"], role=query.get("role", "")),
             page=query["page"],
             page_size=query["page_size"],
         )
