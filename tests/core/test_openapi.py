@@ -4,8 +4,8 @@ import re
 
 import pytest
 from django.test import Client
-from openapi_spec_validator import validate
 from django.urls import URLPattern, URLResolver, get_resolver
+from openapi_spec_validator import validate
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-METRICS_TOKEN = "stream-faults-metrics"  # noqa: S105 - a test's own token
+METRICS_TOKEN = "stream-faults-metrics"
 
 
 @pytest.fixture(scope="module")
