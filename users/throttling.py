@@ -12,7 +12,10 @@ from webui_backend.errors import RateLimited
 
 
 class AccountRateThrottle(BaseThrottle):
-    """At most the policy's rate per account, or per key when a key signed the request.
+    """At most the policy's rate per account, whether a JWT or any of its keys signed the
+    request: a request signed by a key counts against the key's bucket and its account's at
+    once (a key may be held to less than its account, never to more: N keys do not give N
+    times the limit).
 
     The policy (site settings, read through the shared cache) decides the rate per role and
     which roles are exempt (admins by default); anonymous requests are not counted here
@@ -28,8 +31,15 @@ class AccountRateThrottle(BaseThrottle):
         if rate is None:
             return True
         key = request.auth if isinstance(request.auth, ApiKey) else None
-        ident = f"key:{key.pk}" if key is not None else f"user:{user.pk}"
-        window = ratelimit.hit(scope="requests", ident=ident, limit=rate.limit, window=rate.window)
+        # The key's bucket (its own limit: today the policy's) and the account's, the ceiling.
+        keys = [(f"key:{key.pk}", rate.limit)] if key is not None else []
+        window = ratelimit.hit(
+            scope="requests",
+            ident=f"user:{user.pk}",
+            limit=rate.limit,
+            window=rate.window,
+            also=keys,
+        )
         ratelimit.attach(request, window)
         if not window.allowed:
             raise RateLimited(

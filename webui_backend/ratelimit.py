@@ -1,11 +1,13 @@
 """Sliding-window rate limits, exact across processes, and the headers that report them.
 
 ``hit(scope=, ident=, limit=, window=)`` counts one request against "at most ``limit`` requests
-in any ``window`` seconds" and says whether it is admitted. With Redis (``REDIS_URL``) the whole
-decision is one Lua script, so it is atomic however many processes share the limit: the script
-drops the entries that left the window, counts the rest and records this request only if it
-fits, all against Redis's own clock (so processes with skewed clocks still agree). Without
-Redis (the embedded default: one process) the same algorithm runs in memory under a lock.
+in any ``window`` seconds" and says whether it is admitted; ``hit(..., also=[(ident, limit)])``
+counts it against several buckets at once (a key's and its account's), admitted only if every
+one has room. With Redis (``REDIS_URL``) the whole decision is one Lua script, so it is atomic
+however many processes share the limit: the script drops the entries that left the window,
+counts the rest and records this request only if it fits, all against Redis's own clock (so
+processes with skewed clocks still agree). Without Redis (the embedded default: one process)
+the same algorithm runs in memory under a lock.
 
 If Redis cannot be reached the request is admitted (fail open): a broken cache must not take
 the API down. The failure is logged, Redis is left alone for a few seconds, and ``/health``
@@ -19,6 +21,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,24 +37,35 @@ logger = logging.getLogger(__name__)
 # After a Redis failure, requests are admitted without asking Redis for this many seconds.
 REDIS_RETRY_AFTER = 5.0
 
+# KEYS: the buckets; ARGV: window (ms), this request's member, then each bucket's limit.
+# Admitted only if every bucket has room, and then recorded in all of them; the answer
+# describes the tightest bucket, the one with least room left (a refusing one has none).
 _SLIDING_WINDOW_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-local allowed = 0
-if count < limit then
-    redis.call('ZADD', KEYS[1], now, ARGV[3])
-    count = count + 1
-    allowed = 1
+local window = tonumber(ARGV[1])
+local allowed = 1
+local counts = {}
+for i = 1, #KEYS do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+    counts[i] = redis.call('ZCARD', KEYS[i])
+    if counts[i] >= tonumber(ARGV[2 + i]) then allowed = 0 end
+end
+local tight = 1
+for i = 1, #KEYS do
+    if allowed == 1 then
+        redis.call('ZADD', KEYS[i], now, ARGV[2])
+        counts[i] = counts[i] + 1
+    end
+    local left = tonumber(ARGV[2 + i]) - counts[i]
+    local tight_left = tonumber(ARGV[2 + tight]) - counts[tight]
+    if left < tight_left then tight = i end
+    redis.call('PEXPIRE', KEYS[i], window)
 end
 local reset = now + window
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local oldest = redis.call('ZRANGE', KEYS[tight], 0, 0, 'WITHSCORES')
 if oldest[2] then reset = tonumber(oldest[2]) + window end
-redis.call('PEXPIRE', KEYS[1], window)
-return {allowed, count, reset, now}
+return {allowed, counts[tight], reset, now, tight}
 """
 
 
@@ -83,18 +97,33 @@ class Window:
         }
 
 
-def hit(*, scope: str, ident: str, limit: int, window: int) -> Window:
+def hit(
+    *,
+    scope: str,
+    ident: str,
+    limit: int,
+    window: int,
+    also: Sequence[tuple[str, int]] = (),
+) -> Window:
     """Count one request by ``ident`` under ``scope``: at most ``limit`` per ``window`` seconds.
+
+    ``also`` names more buckets ``(ident, limit)`` of the same scope and window that the same
+    request counts against, atomically: it is admitted only if all have room, and then counted
+    in all; the window returned is the tightest bucket's (so its headers tell the truth).
 
     ``ident`` is hashed before it becomes part of a key, so emails, addresses and keys never
     appear in the cache. Refused requests are not recorded: a client that keeps knocking while
     limited does not push its own reset further away.
     """
-    digest = hashlib.sha256(ident.encode()).hexdigest()[:32]
-    name = f"rl:{scope}:{digest}"
+    buckets = [(_key_name(scope, ident), limit)]
+    buckets += [(_key_name(scope, other), other_limit) for other, other_limit in also]
     if settings.REDIS_URL:
-        return _hit_redis(name, limit=limit, window_ms=window * 1000)
-    return _memory.hit(name, limit=limit, window_ms=window * 1000)
+        return _hit_redis(buckets, window_ms=window * 1000)
+    return _memory.hit(buckets, window_ms=window * 1000)
+
+
+def _key_name(scope: str, ident: str) -> str:
+    return f"rl:{scope}:{hashlib.sha256(ident.encode()).hexdigest()[:32]}"
 
 
 # --- Redis ----------------------------------------------------------------------------------
@@ -103,17 +132,17 @@ _redis_down_until = 0.0
 _script: Any = None
 
 
-def _hit_redis(name: str, *, limit: int, window_ms: int) -> Window:
+def _hit_redis(buckets: list[tuple[str, int]], *, window_ms: int) -> Window:
     global _redis_down_until, _script
     if time.monotonic() < _redis_down_until:
-        return _degraded(limit)
+        return _degraded(buckets[0][1])
     try:
         client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
         if _script is None:
             _script = client.register_script(_SLIDING_WINDOW_LUA)
-        allowed, count, reset_ms, now_ms = _script(
-            keys=[cache.make_key(name)],
-            args=[limit, window_ms, secrets.token_hex(8)],
+        allowed, count, reset_ms, now_ms, tight = _script(
+            keys=[cache.make_key(name) for name, _ in buckets],
+            args=[window_ms, secrets.token_hex(8), *(limit for _, limit in buckets)],
             client=client,
         )
     except Exception as exc:  # redis-py raises ConnectionError, TimeoutError, OSError, ...
@@ -123,7 +152,8 @@ def _hit_redis(name: str, *, limit: int, window_ms: int) -> Window:
             type(exc).__name__,
             REDIS_RETRY_AFTER,
         )
-        return _degraded(limit)
+        return _degraded(buckets[0][1])
+    limit = buckets[int(tight) - 1][1]
     return Window(
         allowed=bool(allowed),
         limit=limit,
@@ -151,18 +181,24 @@ class _MemoryStore:
         self._logs: dict[str, deque[int]] = {}
         self._hits = 0
 
-    def hit(self, name: str, *, limit: int, window_ms: int) -> Window:
+    def hit(self, buckets: list[tuple[str, int]], *, window_ms: int) -> Window:
         now = int(time.time() * 1000)
         with self._lock:
             self._hits += 1
             if self._hits % self.SWEEP_EVERY == 0:
                 self._sweep(now)
-            log = self._logs.setdefault(name, deque())
-            while log and log[0] <= now - window_ms:
-                log.popleft()
-            allowed = len(log) < limit
+            logs = []
+            for name, limit in buckets:
+                log = self._logs.setdefault(name, deque())
+                while log and log[0] <= now - window_ms:
+                    log.popleft()
+                logs.append((log, limit))
+            allowed = all(len(log) < limit for log, limit in logs)
             if allowed:
-                log.append(now)
+                for log, _ in logs:
+                    log.append(now)
+            # The tightest bucket, the one with least room left (a refusing one has none).
+            log, limit = min(logs, key=lambda item: item[1] - len(item[0]))
             reset = (log[0] if log else now) + window_ms
             remaining = max(0, limit - len(log))
         return Window(

@@ -90,20 +90,43 @@ def test_each_user_has_their_own_count(owner: User, stranger: User, as_user: Any
     assert stranger_api.get("/api/auths/").status_code == 200
 
 
-def test_each_key_has_its_own_count(owner: User, as_user: Any, make_key: MakeKey) -> None:
-    set_policy(limit=2)
+def test_keys_and_the_jwt_share_their_accounts_limit(
+    owner: User, as_user: Any, make_key: MakeKey
+) -> None:
+    """N keys do not give N + 1 times the limit: every request counts against the account."""
+    set_policy(limit=3)
     _, first_key = make_key(owner)
     _, second_key = make_key(owner)
     jwt_api = as_user(owner)
 
-    first = [bearer(first_key).get("/api/auths/").status_code for _ in range(3)]
-    second = bearer(second_key).get("/api/auths/")
-    with_jwt = jwt_api.get("/api/auths/")
+    admitted = [
+        bearer(first_key).get("/api/auths/"),
+        bearer(second_key).get("/api/auths/"),
+        jwt_api.get("/api/auths/"),
+    ]
+    refused = [
+        bearer(first_key).get("/api/auths/"),
+        bearer(second_key).get("/api/auths/"),
+        jwt_api.get("/api/auths/"),
+    ]
 
-    assert first == [200, 200, 429]
-    assert second.status_code == 200
-    assert second["X-RateLimit-Remaining"] == "1"
-    assert with_jwt.status_code == 200
+    assert [r.status_code for r in admitted] == [200, 200, 200]
+    assert [r["X-RateLimit-Remaining"] for r in admitted] == ["2", "1", "0"]
+    assert [r.status_code for r in refused] == [429, 429, 429]
+    assert refused[0]["X-RateLimit-Limit"] == "3"
+
+
+def test_a_key_and_its_account_are_counted_together_atomically() -> None:
+    """Admitted only if every bucket has room; a refused request is counted in none."""
+    for _ in range(2):
+        assert ratelimit.hit(scope="t", ident="key", limit=2, window=60, also=[("acct", 5)]).allowed
+    refused = ratelimit.hit(scope="t", ident="key", limit=2, window=60, also=[("acct", 5)])
+    account = ratelimit.hit(scope="t", ident="acct", limit=5, window=60)
+
+    assert not refused.allowed
+    assert (refused.limit, refused.remaining) == (2, 0)  # the tightest bucket's figures
+    assert account.allowed
+    assert account.remaining == 2  # 2 through the key + this one: the refusal was not counted
 
 
 def test_admin_changes_the_policy_without_a_restart(
