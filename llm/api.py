@@ -50,6 +50,8 @@ from llm.upstream import (
     upstreams_all,
     upstreams_from_env,
 )
+from retrieval.errors import FetchRefused
+from retrieval.ssrf import Policy, url_checked
 from users.authentication import request_authenticate
 from users.models import User
 from users.permissions import IsAdmin
@@ -183,6 +185,14 @@ class ConnectionFieldsSerializer(StrictSerializer):
     api_key = CredentialField(required=False, allow_blank=True)
     timeout = serializers.IntegerField(min_value=1, max_value=3600, required=False)
     enabled = serializers.BooleanField(required=False)
+
+    def validate_base_url(self, value: str) -> str:
+        """Refused at once if the upstream policy would refuse it at every connection."""
+        try:
+            url_checked(value, policy=Policy.upstream())
+        except FetchRefused as exc:
+            raise serializers.ValidationError(str(exc.detail)) from None
+        return value
 
 
 class ConnectionListApi(APIView):

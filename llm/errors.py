@@ -69,6 +69,11 @@ class UpstreamStreamCut(UpstreamFault):
     default_code = "upstream_stream_cut"
 
 
+class UpstreamAddressRefused(UpstreamFault):
+    default_detail = "The model server's address may not be reached from this server."
+    default_code = "upstream_address_refused"
+
+
 class UpstreamTooLong(UpstreamFault):
     """The answer outgrew what one reply may hold, or the turn's time: the upstream is
     dropped, what came is kept (incomplete)."""

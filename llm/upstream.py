@@ -12,6 +12,7 @@ holds up the others.
 """
 
 import asyncio
+import ipaddress
 import json
 import logging
 import ssl
@@ -26,6 +27,7 @@ import orjson
 from django.conf import settings
 
 from llm.errors import (
+    UpstreamAddressRefused,
     UpstreamFault,
     UpstreamInvalidResponse,
     UpstreamOverloaded,
@@ -38,6 +40,7 @@ from llm.errors import (
     UpstreamUnavailable,
 )
 from llm.models import Connection
+from retrieval.ssrf import Policy
 from webui_backend import jsondepth
 from webui_backend.metrics import UpstreamCall
 
@@ -131,6 +134,27 @@ def upstreams_all() -> list[Upstream]:
 
 # --- the pooled client ----------------------------------------------------------------------
 
+
+class AddressRefused(aiohttp.ClientConnectionError):
+    """The upstream policy (retrieval/ssrf.py) refused the address a connection would go to."""
+
+
+class GuardedConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, checking every address it is about to connect to against the
+    upstream policy: after resolving (literal addresses and names alike), on every new
+    connection (a name that later resolves elsewhere, DNS rebinding, is checked again) and
+    on redirects (each is a connection of its own)."""
+
+    async def _resolve_host(self, host: str, port: int, traces: Any = None) -> list[Any]:
+        hosts = await super()._resolve_host(host, port, traces=traces)
+        policy = Policy.upstream()
+        for entry in hosts:
+            reason = policy.refusal(ipaddress.ip_address(entry["host"]), int(entry["port"]))
+            if reason is not None:
+                raise AddressRefused(f"{host}:{port} may not be reached: {reason}.")
+        return hosts
+
+
 POOL_WAIT = 30  # seconds a request may wait for a free connection when all are busy
 _sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = (
     weakref.WeakKeyDictionary()
@@ -150,7 +174,7 @@ def http_session() -> aiohttp.ClientSession:
         if _tls is None:
             _tls = ssl.create_default_context()  # loading the CAs is slow: once per process
         session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
+            connector=GuardedConnector(
                 limit=settings.UPSTREAM_MAX_CONNECTIONS, limit_per_host=0, ssl=_tls
             ),
             timeout=aiohttp.ClientTimeout(
@@ -355,6 +379,8 @@ def fault_for_status(response: aiohttp.ClientResponse, body: bytes) -> UpstreamF
 
 def translate(exc: BaseException) -> Exception:
     """A transport error (aiohttp's, or a timeout) as one of our upstream faults."""
+    if isinstance(exc, AddressRefused):
+        return UpstreamAddressRefused(f"The model server's address is refused: {exc}")
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return UpstreamUnavailable()
     if isinstance(exc, TimeoutError):  # silent too long, before the answer or mid-stream

@@ -14,8 +14,10 @@ from retrieval.embedders import (
     local_model_known,
     model_key_current,
 )
+from retrieval.errors import FetchRefused
 from retrieval.search import chunks_search
 from retrieval.services import embedding_config_update
+from retrieval.ssrf import Policy, url_checked
 from retrieval.web import MAX_COUNT, web_search
 from users.permissions import IsAdmin
 from webui_backend.serializers import CredentialField, StrictCharField, StrictSerializer
@@ -176,6 +178,13 @@ class EmbeddingConfigApi(APIView):
                     raise serializers.ValidationError(
                         {"openai_base_url": ["Give an http or https URL."]}
                     )
+                if attrs["openai_base_url"]:
+                    try:
+                        url_checked(attrs["openai_base_url"], policy=Policy.upstream())
+                    except FetchRefused as exc:
+                        raise serializers.ValidationError(
+                            {"openai_base_url": [str(exc.detail)]}
+                        ) from None
                 attrs["openai_base_url"] = attrs["openai_base_url"].rstrip("/")
             return attrs
 

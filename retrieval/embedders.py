@@ -21,6 +21,7 @@ import numpy as np
 from django.conf import settings
 
 from retrieval.errors import EmbeddingUnavailable
+from retrieval.ssrf import UpstreamAddressRefused, guarded_transport
 from webui_backend import jsondepth
 
 logger = logging.getLogger(__name__)
@@ -205,6 +206,8 @@ class OpenAIEmbedder:
                 time.sleep(min(0.25 * 2**attempt, 2.0))
             try:
                 response = client.post(f"{self.base_url}/embeddings", json=body, headers=headers)
+            except UpstreamAddressRefused as exc:
+                raise EmbeddingUnavailable(f"The embedding server is refused: {exc}") from None
             except httpx.HTTPError as exc:
                 last = f"{type(exc).__name__}"
                 continue
@@ -236,7 +239,7 @@ class OpenAIEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0))
         parts = []
-        with httpx.Client(timeout=timeout) as client:
+        with httpx.Client(timeout=timeout, transport=guarded_transport()) as client:
             for i in range(0, len(texts), self.batch_size):
                 parts.append(self._post(client, texts[i : i + self.batch_size]))
         matrix = np.vstack(parts)

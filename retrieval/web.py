@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
 from django.conf import settings
 
 from retrieval.errors import (
@@ -12,7 +11,7 @@ from retrieval.errors import (
     WebSearchNotConfigured,
     WebSearchUnavailable,
 )
-from retrieval.ssrf import guarded_get
+from retrieval.ssrf import guarded_get, origin_of
 from webui_backend import jsondepth
 
 MAX_COUNT = 20
@@ -34,8 +33,8 @@ class WebSearchProvider(Protocol):
 class SearxNG:
     """``GET <SEARXNG_QUERY_URL>?q=…&format=json`` (the instance must allow the json format).
 
-    The instance's own host is trusted (the operator configured it, and it usually lives on a
-    private network); whatever it redirects to is checked like any other address."""
+    The instance's own origin is trusted (the operator configured it, and it usually lives on
+    a private network); whatever it redirects to is checked like any other address."""
 
     name = "searxng"
 
@@ -48,7 +47,7 @@ class SearxNG:
                 self.url,
                 params={"q": query, "format": "json", "pageno": "1"},
                 headers={"Accept": "application/json"},
-                trusted_hosts=[httpx.URL(self.url).host],
+                trusted_origins=[origin_of(self.url)],
             )
         except (FetchFailed, FetchRefused) as exc:
             raise WebSearchUnavailable(f"The web search provider failed: {exc.detail}") from None

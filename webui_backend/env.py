@@ -47,6 +47,23 @@ def env_list(name: str, *, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_networks(name: str, *, default: list[str], words: set[str]) -> list[str]:
+    """A comma-separated list of CIDRs (``10.0.0.0/8``) and the given words."""
+    import ipaddress
+
+    values = env_list(name, default=default)
+    for value in values:
+        if value.lower() in words:
+            continue
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} takes CIDRs (10.0.0.0/8) and {sorted(words)}, got {value!r}."
+            ) from None
+    return values
+
+
 def env_choice(name: str, *, default: str, choices: set[str]) -> str:
     value = os.environ.get(name, default).strip()
     if value not in choices:

@@ -18,6 +18,7 @@ from webui_backend.env import (
     env_choice,
     env_int,
     env_list,
+    env_networks,
     env_rate,
     env_roles,
     env_str,
@@ -328,6 +329,15 @@ UPSTREAM_TIMEOUT = env_int("UPSTREAM_TIMEOUT", default=60, minimum=1)
 UPSTREAM_CONNECT_TIMEOUT = env_int("UPSTREAM_CONNECT_TIMEOUT", default=5, minimum=1)
 # Connections the process's one pooled upstream client keeps open at most.
 UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", default=1000, minimum=1)
+# Which non-public networks upstreams (model connections, the embeddings server) may reach:
+# CIDRs and the words loopback (the default: an Ollama on this host), private (loopback and
+# the private ranges; also "true"), none. Link-local and cloud metadata addresses, and the
+# database's and Redis's ports, are refused whatever this says (retrieval/ssrf.py).
+UPSTREAM_ALLOW_PRIVATE_NETWORKS = env_networks(
+    "UPSTREAM_ALLOW_PRIVATE_NETWORKS",
+    default=["loopback"],
+    words={"loopback", "private", "true", "all", "none", "false"},
+)
 # The model catalogue: each connection's list is cached this many seconds, and fetched within
 # MODELS_FETCH_TIMEOUT seconds (a slow or broken connection is reported, never waited on).
 MODELS_CACHE_TTL = env_int("MODELS_CACHE_TTL", default=30, minimum=0)

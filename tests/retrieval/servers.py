@@ -25,10 +25,11 @@ def bag_of_words(text: str, dim: int = DIM) -> list[float]:
 class LoopbackServer:
     """An aiohttp app served from a thread of its own on 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host  # any of 127.0.0.0/8 (a second loopback address for DNS tests)
         self.fault = ""  # what to get wrong next; "" answers properly
         self.requests: list[Any] = []
-        self.port = 0
+        self.port = port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = threading.Event()
 
@@ -37,7 +38,7 @@ class LoopbackServer:
 
     @property
     def root(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> "LoopbackServer":
         ready = threading.Event()
@@ -50,7 +51,7 @@ class LoopbackServer:
                 self.app(), handle_signals=False, access_log=None, shutdown_timeout=0.2
             )
             loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+            loop.run_until_complete(web.TCPSite(runner, self.host, self.port).start())
             self.port = runner.addresses[0][1]
             ready.set()
             loop.run_forever()

@@ -1,5 +1,6 @@
 """Web search through a SearxNG-shaped server on loopback, and the SSRF guard of every fetch."""
 
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -162,3 +163,102 @@ def test_size_and_time_limits(pages: PageServer) -> None:
         guarded_get(f"{pages.root}/big")
     with pytest.raises(FetchFailed, match="too long"):
         guarded_get(f"{pages.root}/slow")
+
+
+# --- SSRF through the search provider: redirects and DNS rebinding ----------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "loopback",  # another port of the provider's own (trusted) host
+    ],
+)
+def test_provider_redirects_to_loopback_or_metadata_are_refused(
+    owner: User,
+    searxng: SearxngServer,
+    pages: PageServer,
+    client_of: Callable[[User], APIClient],
+    settings: Any,
+    target: str,
+) -> None:
+    settings.WEB_FETCH_ALLOWED_NETWORKS = []  # SearxNG's own origin is trusted; nothing else
+    searxng.redirect_to = f"http://127.0.0.1:{pages.port}/page" if target == "loopback" else target
+
+    response = client_of(owner).post(URL, {"query": "x"}, format="json")
+
+    assert response.status_code == 502
+    assert response.json()["code"] == "web_search_unavailable"
+    assert "not a public address" in response.json()["detail"]
+    assert pages.requests == []
+
+
+@pytest.fixture
+def rebinding(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A resolver stub: ``rebind.test`` answers each lookup with the next address of the
+    returned list (the test fills it); every other name resolves as usual."""
+    answers: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "rebind.test":
+            address = answers.pop(0)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port or 0)))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+def test_dns_rebinding_after_the_check_never_reaches_the_second_address(
+    owner: User,
+    searxng: SearxngServer,
+    client_of: Callable[[User], APIClient],
+    settings: Any,
+    rebinding: list[str],
+) -> None:
+    """The provider redirects to ``rebind.test``, which resolves first to an allowed address
+    (127.0.0.2, the test's stand-in for a public one) and then to a refused one (127.0.0.1,
+    where another server listens on the same port). The connection goes to the address
+    that was checked; the next lookup's answer is refused."""
+    allowed = SearxngServer(host="127.0.0.2").start()
+    refused = SearxngServer(host="127.0.0.1", port=allowed.port).start()
+    try:
+        settings.WEB_FETCH_ALLOWED_NETWORKS = ["127.0.0.2/32"]
+        searxng.redirect_to = f"http://rebind.test:{allowed.port}/search?q=x&format=json"
+        rebinding.extend(["127.0.0.2", "127.0.0.1"])
+
+        first = client_of(owner).post(URL, {"query": "x"}, format="json")
+        second = client_of(owner).post(URL, {"query": "x"}, format="json")
+
+        assert first.status_code == 200, first.content
+        assert first.json()["results"]
+        assert len(allowed.requests) == 1
+        assert second.status_code == 502
+        assert "not a public address" in second.json()["detail"]
+        assert refused.requests == []
+        assert rebinding == []  # one lookup per hop: no second one an attacker could answer
+    finally:
+        allowed.stop()
+        refused.stop()
+
+
+def test_url_fetch_redirect_to_another_loopback_port_or_metadata_is_refused(
+    pages: PageServer, settings: Any
+) -> None:
+    settings.WEB_FETCH_ALLOWED_NETWORKS = ["127.0.0.2/32"]
+    other = PageServer(host="127.0.0.2").start()
+    try:
+        with pytest.raises(FetchRefused, match="not a public address"):
+            guarded_get(f"{other.root}/redirect?to=http://127.0.0.1:{pages.port}/page")
+        with pytest.raises(FetchRefused, match="not a public address"):
+            guarded_get(f"{other.root}/redirect?to=http://169.254.169.254/latest/meta-data/")
+        assert (
+            guarded_get(f"{other.root}/page").body
+            == f"hello from {other.host}:{other.port}".encode()
+        )
+    finally:
+        other.stop()
