@@ -9,9 +9,12 @@ counts the rest and records this request only if it fits, all against Redis's ow
 processes with skewed clocks still agree). Without Redis (the embedded default: one process)
 the same algorithm runs in memory under a lock.
 
-If Redis cannot be reached the request is admitted (fail open): a broken cache must not take
-the API down. The failure is logged, Redis is left alone for a few seconds, and ``/health``
-reports the cache as failed meanwhile.
+If Redis cannot be reached the request is refused with 503 ``rate_limit_unavailable`` and a
+Retry-After (fail closed, RATE_LIMIT_FAIL_OPEN=false, the default): a limit that cannot count
+admits nothing, so no outage or restart lets through more than the limit. With
+RATE_LIMIT_FAIL_OPEN=true it is admitted uncounted instead (the API stays up, the limit is
+lost meanwhile). Either way the failure is logged, Redis is left alone for a few seconds, and
+``/health`` reports the cache as failed meanwhile.
 """
 
 import hashlib
@@ -30,6 +33,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.deprecation import MiddlewareMixin
 
+from webui_backend.errors import AppError
 from webui_backend.middleware import InlineHooksMixin
 
 logger = logging.getLogger(__name__)
@@ -69,6 +73,16 @@ return {allowed, counts[tight], reset, now, tight}
 """
 
 
+class RateLimitUnavailable(AppError):
+    status_code = 503
+    default_detail = "Requests cannot be counted right now; retry shortly."
+    default_code = "rate_limit_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wait = math.ceil(REDIS_RETRY_AFTER)  # DRF's handler sends it as Retry-After
+
+
 @dataclass(frozen=True)
 class Window:
     """The outcome of one ``hit``.
@@ -106,6 +120,7 @@ def hit(
     also: Sequence[tuple[str, int]] = (),
 ) -> Window:
     """Count one request by ``ident`` under ``scope``: at most ``limit`` per ``window`` seconds.
+    Raises RateLimitUnavailable if Redis cannot count it (unless RATE_LIMIT_FAIL_OPEN).
 
     ``also`` names more buckets ``(ident, limit)`` of the same scope and window that the same
     request counts against, atomically: it is admitted only if all have room, and then counted
@@ -164,6 +179,8 @@ def _hit_redis(buckets: list[tuple[str, int]], *, window_ms: int) -> Window:
 
 
 def _degraded(limit: int) -> Window:
+    if not settings.RATE_LIMIT_FAIL_OPEN:
+        raise RateLimitUnavailable()
     now = time.time()
     return Window(allowed=True, limit=limit, remaining=limit, reset_at=now, now=now, degraded=True)
 

@@ -282,6 +282,9 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", default=0, minimum=0)
 # Initial request-rate policy (admins change it at /api/admin/settings without a restart):
 # requests per account (per key when a key is used) in a sliding window, and exempt roles.
 RATE_LIMIT = env_rate("RATE_LIMIT", default="100/minute")
+# Redis unreachable: refuse counted requests with 503 rate_limit_unavailable (false, the default:
+# the limit holds through any outage) or admit them uncounted (true: the API stays up).
+RATE_LIMIT_FAIL_OPEN = env_bool("RATE_LIMIT_FAIL_OPEN", default=False)
 RATE_LIMIT_EXEMPT_ROLES = env_roles("RATE_LIMIT_EXEMPT_ROLES", default=["admin"])
 # Initial API-key settings: whether keys work at all, and for which roles.
 ENABLE_API_KEYS = env_bool("ENABLE_API_KEYS", default=True)

@@ -122,19 +122,24 @@ NO_PERSISTENCE = ["--save", "", "--appendonly", "no"]
 
 
 class PrivateRedis:
-    """A redis-server of our own on a free port, without persistence."""
+    """A redis-server of our own on a free port, without persistence; ``persistent`` keeps its
+    data across a restart (an append-only file synced on every write, as deploy/ runs it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, persistent: bool = False) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
+        self.options = NO_PERSISTENCE
+        if persistent:
+            folder = tempfile.mkdtemp(prefix="webui-redis-")
+            self.options = ["--dir", folder, "--appendonly", "yes", "--appendfsync", "always"]
 
     def start(self) -> "PrivateRedis":
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.skip("redis-server is not installed (.ci/run installs it)")
         self.process = subprocess.Popen(  # noqa: S603 - a fixed command
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", *NO_PERSISTENCE],
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", *self.options],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

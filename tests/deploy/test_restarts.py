@@ -79,9 +79,10 @@ async def post(url: str, token: str, chat_id: str, content: str) -> int:
 async def test_clients_reconnect_after_a_redis_restart_and_miss_no_saved_message(
     make_cluster: Callable[..., Launcher], private_redis: PrivateRedis
 ) -> None:
-    cluster = await asyncio.to_thread(
-        make_cluster, env={"REDIS_URL": private_redis.url}, web=2, workers=0, beat=False
-    )
+    # Fail open: this is about sockets and saved messages, not the request limit (which by
+    # default refuses requests it cannot count: tests/deploy/test_rate_limit_restart.py).
+    env = {"REDIS_URL": private_redis.url, "RATE_LIMIT_FAIL_OPEN": "true"}
+    cluster = await asyncio.to_thread(make_cluster, env=env, web=2, workers=0, beat=False)
     first, second = cluster.urls
     user = await database_sync_to_async(UserFactory)(email="through-restart@example.com")
     token = token_for(user)

@@ -1,4 +1,4 @@
-"""Per-account request limits: headers, 429, admin exemption, the admin-set policy, fail-open."""
+"""Per-account request limits: headers, 429, admin exemption, the admin-set policy, Redis down."""
 
 import threading
 import time
@@ -311,13 +311,10 @@ def test_the_window_slides(db: None) -> None:
     assert later.allowed
 
 
-# --- Fail open ------------------------------------------------------------------------------
+# --- Redis unreachable: fail closed (the default) or open -------------------------------------
 
 
-def test_unreachable_redis_fails_open_and_health_says_so(
-    owner: User, as_user: Any, settings: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    api = as_user(owner)
+def dead_redis(settings: Any) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
     settings.REDIS_URL = dead
     settings.CACHES = {
@@ -328,6 +325,30 @@ def test_unreachable_redis_fails_open_and_health_says_so(
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
+
+
+def test_unreachable_redis_fails_closed_by_default(
+    owner: User, as_user: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A limit that cannot count admits nothing: no outage lets more than the limit through."""
+    api = as_user(owner)
+    set_policy(limit=1)
+    dead_redis(settings)
+
+    responses = [api.get("/api/auths/") for _ in range(3)]
+
+    assert [r.status_code for r in responses] == [503] * 3
+    assert {r.json()["code"] for r in responses} == {"rate_limit_unavailable"}
+    assert all(int(r["Retry-After"]) >= 1 for r in responses)
+    assert "Redis unreachable" in caplog.text
+
+
+def test_unreachable_redis_fails_open_when_configured_and_health_says_so(
+    owner: User, as_user: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.RATE_LIMIT_FAIL_OPEN = True
+    api = as_user(owner)
+    dead_redis(settings)
     set_policy(limit=1)
 
     responses = [api.get("/api/auths/") for _ in range(3)]
