@@ -15,6 +15,7 @@ that.
 """
 
 import json
+import re
 from itertools import accumulate, count
 from operator import sub
 from typing import Any
@@ -24,6 +25,8 @@ from django.conf import settings
 
 from webui_backend.errors import AppError
 
+_STRING = re.compile(rb'"[^"]*"')  # once escapes are gone, a string is quote to quote
+_SPLIT_MAX = 16 * 1024 * 1024
 _KEEP = b"[]{}"
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in _KEEP)
 # An opening bracket is a step of 2, a closing one of 0: after i brackets the running sum is
@@ -60,6 +63,8 @@ def _outside_strings(raw: bytes) -> bytes:
     closes a string: the text outside strings is every other piece between quotes."""
     if b"\\" in raw:
         raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    if len(raw) > _SPLIT_MAX:  # a big import: no list of millions of pieces, one pass instead
+        return _STRING.sub(b"", raw)
     return b"".join(raw.split(b'"')[::2])
 
 
