@@ -227,7 +227,7 @@ class OpenAIEmbedder:
             "The embedding server answered something that is not embeddings."
         )
         try:
-            data = jsondepth.loads_fast(response.content)["data"]
+            data = jsondepth.loads(response.content)["data"]
             rows = sorted(data, key=lambda d: d.get("index", 0))
             matrix = np.array([row["embedding"] for row in rows], dtype=np.float32)
         except (ValueError, KeyError, TypeError, AttributeError):
