@@ -7,7 +7,7 @@ from django.conf import settings
 from rest_framework import parsers
 
 from webui_backend.errors import PayloadTooLarge
-from webui_backend.jsondepth import check_depth
+from webui_backend.jsondepth import JsonTooDeep, check_parsed
 
 
 class JSONParser(parsers.JSONParser):
@@ -29,5 +29,8 @@ class JSONParser(parsers.JSONParser):
         body = stream.read(limit + 1)
         if len(body) > limit:
             raise PayloadTooLarge()
-        check_depth(body)
-        return super().parse(io.BytesIO(body), media_type, parser_context)
+        try:
+            data = super().parse(io.BytesIO(body), media_type, parser_context)
+        except RecursionError:  # the parser ran out of stack: far deeper than the limit
+            raise JsonTooDeep() from None
+        return check_parsed(data, body)

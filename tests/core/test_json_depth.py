@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from chats.models import Chat
 from users.models import User
-from webui_backend.jsondepth import depth_of
+from webui_backend.jsondepth import JsonTooDeep, depth, loads, loads_fast
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +58,7 @@ def test_nesting_up_to_the_limit_is_parsed(
 
 
 @pytest.mark.parametrize(
-    ("text", "depth"),
+    ("text", "levels"),
     [
         ("1", 0),
         ("[]", 1),
@@ -67,6 +67,15 @@ def test_nesting_up_to_the_limit_is_parsed(
         (json.dumps({"a": [[["x"]]], "b": {"c": {}}}), 4),
     ],
 )
-def test_depth_ignores_brackets_inside_strings(text: str, depth: int) -> None:
-    assert depth_of(text) == depth
-    assert depth_of(text.encode()) == depth
+def test_depth_ignores_brackets_inside_strings(text: str, levels: int) -> None:
+    assert depth(loads(text)) == levels
+    assert depth(loads_fast(text.encode())) == levels
+
+
+@pytest.mark.parametrize("parse", [loads, loads_fast])
+@pytest.mark.parametrize("levels", [65, 900, 5000])
+def test_both_parsers_refuse_past_the_limit(parse: object, levels: int) -> None:
+    with pytest.raises(JsonTooDeep):
+        parse(nested(levels))  # type: ignore[operator]
+    with pytest.raises(ValueError, match="nested more than 64"):
+        parse(nested(levels))  # type: ignore[operator]
