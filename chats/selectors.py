@@ -26,16 +26,15 @@ def _parse_id(chat_id: Any) -> uuid.UUID:
 
 
 def chat_get_for_user(*, chat_id: Any, user: User) -> Chat:
-    """The user's chat, with tags and share link; missing, malformed and not-yours are one 404."""
-    chat = (
-        Chat.objects.select_related("share")
-        .prefetch_related("tags")
-        .filter(pk=_parse_id(chat_id), user=user)
-        .first()
-    )
-    if chat is None:
+    """The user's chat, with its share link; missing, malformed and not-yours are one 404.
+
+    Its tags are read when asked for (``chat.tags.all()``: one query, as a prefetch would
+    be), so the writes that never show them (appends, edits) do not pay for them.
+    """
+    chats = list(Chat.objects.select_related("share").filter(pk=_parse_id(chat_id), user=user))
+    if not chats:
         raise ChatNotFound()
-    return chat
+    return chats[0]
 
 
 def chat_get_any(*, chat_id: Any) -> Chat:
