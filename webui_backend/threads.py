@@ -74,8 +74,6 @@ class PooledThreadSensitiveContext(ThreadSensitiveContext):
 class ASGIHandler(asgi.ASGIHandler):
     async def __call__(self, scope: dict, receive: object, send: object) -> None:
         if scope["type"] != "http":
-            raise ValueError(
-                f"Django can only handle ASGI/HTTP connections, not {scope['type']}."
-            )
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         async with PooledThreadSensitiveContext():
             await self.handle(scope, receive, send)

@@ -216,9 +216,10 @@ def test_the_user_row_is_reused_briefly_and_changes_still_apply_at_once(
         HTTP_AUTHORIZATION=f"Bearer {admin}",
     )
     assert demoted.status_code == 200
-    assert api.get(f"/api/users/{owner.pk}", HTTP_AUTHORIZATION=f"Bearer {token}").json()[
-        "code"
-    ] == "account_pending"
+    assert (
+        api.get(f"/api/users/{owner.pk}", HTTP_AUTHORIZATION=f"Bearer {token}").json()["code"]
+        == "account_pending"
+    )
     deleted = api.delete(f"/api/users/{owner.pk}", HTTP_AUTHORIZATION=f"Bearer {admin}")
     assert deleted.status_code == 200
     assert me(api, token).status_code == 401
