@@ -11,8 +11,9 @@ folder (``$OPENWEBUI_VENV`` or ``--openwebui-venv`` to choose one), with the CPU
 PyTorch first, as our own install has; an existing virtualenv is reused as it is and never
 installed into. Both servers run on loopback with their defaults and one process each, on
 fresh data folders under ``--work-dir``: Open WebUI as ``open-webui serve`` (one uvicorn
-worker, SQLite, offline), ours as ``python3 dev.py serve`` does it (``manage.py migrate``, then
-daphne). One stand-in upstream (tests/upstream.py) serves both; its streams are 200 chunks.
+worker, SQLite, offline), ours as ``python3 dev.py serve`` does it (``python -m
+webui_backend.server --migrate``: the migrations, then daphne, in one process). One stand-in
+upstream (tests/upstream.py) serves both; its streams are 200 chunks.
 
 Each side is seeded through its own API with the same data: one account (the first, so an
 admin on both), 1,000 chats of two messages and one chat of 100 messages of ~500 characters
@@ -431,11 +432,9 @@ class Ours(Side):
         self.data.mkdir(parents=True, exist_ok=True)
         python = sys.executable
         # As ``python3 dev.py serve``: migrate, then daphne with our graceful stop.
-        serve = (
-            f"{python} manage.py migrate --no-input -v 0 && exec {python} -m "
-            f"webui_backend.server -b 127.0.0.1 -p {self.port} webui_backend.asgi:application"
-        )
-        return ["/bin/sh", "-c", serve], self.environment(), PROJECT_DIR
+        command = [python, "-m", "webui_backend.server", "--migrate"]
+        command += ["-b", "127.0.0.1", "-p", str(self.port), "webui_backend.asgi:application"]
+        return command, self.environment(), PROJECT_DIR
 
     def flush(self) -> None:
         subprocess.run(
