@@ -437,12 +437,14 @@ class Ours(Side):
         return command, self.environment(), PROJECT_DIR
 
     def flush(self) -> None:
-        subprocess.run(
-            [sys.executable, "manage.py", "flush", "--no-input"],
-            cwd=PROJECT_DIR,
-            env=self.environment(),
-            check=True,
-        )
+        """Empty the configured database (its tables made first if it has none)."""
+        for command in (["migrate", "--no-input", "-v", "0"], ["flush", "--no-input"]):
+            subprocess.run(  # noqa: S603 - manage.py, fixed arguments
+                [sys.executable, "manage.py", *command],
+                cwd=PROJECT_DIR,
+                env=self.environment(),
+                check=True,
+            )
 
     async def signup(self, client: httpx.AsyncClient) -> None:
         response = await client.post(
