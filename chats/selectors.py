@@ -26,16 +26,15 @@ def _parse_id(chat_id: Any) -> uuid.UUID:
 
 
 def chat_get_for_user(*, chat_id: Any, user: User) -> Chat:
-    """The user's chat, with tags and share link; missing, malformed and not-yours are one 404."""
-    chat = (
-        Chat.objects.select_related("share")
-        .prefetch_related("tags")
-        .filter(pk=_parse_id(chat_id), user=user)
-        .first()
-    )
-    if chat is None:
+    """The user's chat, with its share link; missing, malformed and not-yours are one 404.
+
+    Its tags are read when asked for (``chat.tags.all()``: one query, as a prefetch would
+    be), so the writes that never show them (appends, edits) do not pay for them.
+    """
+    chats = list(Chat.objects.select_related("share").filter(pk=_parse_id(chat_id), user=user))
+    if not chats:
         raise ChatNotFound()
-    return chat
+    return chats[0]
 
 
 def chat_get_any(*, chat_id: Any) -> Chat:
@@ -61,11 +60,68 @@ def chat_list_for_user(
     q: str | None = None,
 ) -> QuerySet[Chat]:
     """The user's chats, pinned first then newest first; a stable order (id breaks ties)."""
+    return _chat_list(
+        user=user, archived=archived, pinned=pinned, tag=tag, folder_id=folder_id, q=q
+    ).prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
+
+
+# What a chat list item shows (chats.serializers.ChatListItemOutputSerializer), in its order.
+LIST_ITEM_FIELDS = ("id", "user_id", "title", "created_at", "updated_at", "pinned", "archived")
+
+
+def chat_list_rows_for_user(
+    *,
+    user: User,
+    archived: bool = False,
+    pinned: bool | None = None,
+    tag: str | None = None,
+    folder_id: str | None = None,
+    q: str | None = None,
+) -> QuerySet[Chat]:
+    """``chat_list_for_user`` as plain rows (``values()``) for ``chat_list_items``: the list
+    route's reader, which builds no model instances and runs no serializer."""
+    chats = _chat_list(
+        user=user, archived=archived, pinned=pinned, tag=tag, folder_id=folder_id, q=q
+    )
+    return chats.values(*LIST_ITEM_FIELDS, "folder_id")
+
+
+def chat_list_items(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of ``chat_list_rows_for_user`` as the list shows them, with their tag names (one
+    query for the whole page; none for an empty page)."""
+    tags: dict[Any, list[str]] = {row["id"]: [] for row in rows}
+    if tags:
+        through = Chat.tags.through.objects.filter(chat_id__in=list(tags))
+        for chat_id, name in through.order_by("tag__name").values_list("chat_id", "tag__name"):
+            tags[chat_id].append(name)
+    return [
+        {
+            "id": str(row["id"]),
+            "user_id": str(row["user_id"]),
+            "title": row["title"],
+            "created_at": int(row["created_at"].timestamp()),
+            "updated_at": int(row["updated_at"].timestamp()),
+            "pinned": row["pinned"],
+            "archived": row["archived"],
+            "folder_id": row["folder_id"] or None,
+            "tags": tags[row["id"]],
+        }
+        for row in rows
+    ]
+
+
+def _chat_list(
+    *,
+    user: User,
+    archived: bool,
+    pinned: bool | None,
+    tag: str | None,
+    folder_id: str | None,
+    q: str | None,
+) -> QuerySet[Chat]:
     # ``archived__in`` rather than ``archived=``: Django writes a false boolean as ``NOT col``,
     # which SQLite cannot match to the chat_list_order index (it would sort every chat).
-    chats = Chat.objects.filter(user=user, archived__in=[archived]).prefetch_related(
-        Prefetch("tags", queryset=Tag.objects.order_by("name"))
-    )
+    chats = Chat.objects.filter(user=user, archived__in=[archived])
     if pinned is not None:
         chats = chats.filter(pinned=pinned)
     if folder_id is not None:
@@ -93,7 +149,10 @@ def chat_list_by_ids(*, user: User, ids: list[Any]) -> QuerySet[Chat]:
     )
 
 
-def encode_cursor(chat: Chat) -> str:
+def encode_cursor(chat: Chat | dict[str, Any]) -> str:
+    """The position of a chat (or a row of ``chat_list_rows_for_user``) in the list order."""
+    if isinstance(chat, dict):
+        return cursor_encode([chat["pinned"], chat["updated_at"].isoformat(), str(chat["id"])])
     return cursor_encode([chat.pinned, chat.updated_at.isoformat(), str(chat.pk)])
 
 

@@ -274,8 +274,15 @@ def message_payload(message: Message) -> dict[str, Any]:
     return payload
 
 
-def chat_body(chat: Chat, messages: list[Message]) -> dict[str, Any]:
-    """The ``chat`` object: the active branch as ``messages`` plus the whole ``history`` tree."""
+# The two views of a chat's messages in its ``chat`` object; a client may ask for one only.
+CHAT_PARTS = ("messages", "history")
+
+
+def chat_body(
+    chat: Chat, messages: "list[Message] | list[MessageRow]", *, parts: tuple[str, ...] = CHAT_PARTS
+) -> dict[str, Any]:
+    """The ``chat`` object: the active branch as ``messages`` plus the whole ``history`` tree
+    (``parts`` leaves one out: a long chat is otherwise sent twice)."""
     by_id = {m.message_id: m for m in messages}
     children = children_of(messages)
     history = {}
@@ -283,11 +290,52 @@ def chat_body(chat: Chat, messages: list[Message]) -> dict[str, Any]:
         payload = message_payload(message)
         payload["children_ids"] = children.get(message.message_id, [])
         history[message.message_id] = payload
+    body: dict[str, Any] = {"title": chat.title, "models": chat.model_ids}
+    if "messages" in parts:
+        body["messages"] = [history[m.message_id] for m in active_branch(by_id, chat.current_id)]
+    if "history" in parts:
+        body["history"] = {"messages": history, "current_id": chat.current_id or None}
+    return body
+
+
+class MessageRow:
+    """A stored message as ``message_payload`` reads it, from ``values_list`` (no model)."""
+
+    FIELDS = (
+        "message_id",
+        "parent_message_id",
+        "role",
+        "content",
+        "model",
+        "usage",
+        "sources",
+        "created_at",
+    )
+    __slots__ = FIELDS
+
+    def __init__(self, *values: Any) -> None:
+        for name, value in zip(self.FIELDS, values, strict=True):
+            setattr(self, name, value)
+
+
+def chat_output(chat: Chat, *, parts: tuple[str, ...] = CHAT_PARTS) -> dict[str, Any]:
+    """What ``ChatOutputSerializer`` gives for ``chat`` (tags and share prefetched, as
+    ``selectors.chat_get_for_user`` does), built directly: the messages are read as rows in
+    one query and no serializer runs (the long-chat GET is the hottest read)."""
+    rows = Message.objects.filter(chat=chat).order_by("seq").values_list(*MessageRow.FIELDS)
+    share = getattr(chat, "share", None)
     return {
+        "id": str(chat.pk),
+        "user_id": str(chat.user_id),
         "title": chat.title,
-        "models": chat.model_ids,
-        "messages": [history[m.message_id] for m in active_branch(by_id, chat.current_id)],
-        "history": {"messages": history, "current_id": chat.current_id or None},
+        "created_at": unix(chat.created_at),
+        "updated_at": unix(chat.updated_at),
+        "pinned": chat.pinned,
+        "archived": chat.archived,
+        "folder_id": chat.folder_id or None,
+        "tags": [tag.name for tag in chat.tags.all()],
+        "chat": chat_body(chat, [MessageRow(*row) for row in rows], parts=parts),
+        "share_id": share.share_id if share is not None and share.is_live() else None,
     }
 
 

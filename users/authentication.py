@@ -7,14 +7,18 @@ from typing import Any
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
+from users import auth_cache
 from users.errors import ApiKeyScope
 from users.models import ApiKey, User
 from users.selectors import site_settings_current
@@ -29,12 +33,33 @@ class JWTAuthentication(authentication.JWTAuthentication):
 
     def get_user(self, validated_token: Token) -> User:
         try:
-            User._meta.pk.to_python(validated_token.get("user_id"))
+            user_id = User._meta.pk.to_python(validated_token.get("user_id"))
         except Exception:
             raise InvalidToken("Token contained no recognizable user identification.") from None
-        user: User = super().get_user(validated_token)
+        # The row as verified a moment ago (users/auth_cache.py), else simplejwt's read.
+        user = auth_cache.get(user_id) if auth_cache.enabled() else None
+        if user is None:
+            user = super().get_user(validated_token)
+            auth_cache.keep(user)
+        else:
+            check_user_for_token(user, validated_token)
         user_touch_activity(user=user)
+        auth_cache.note_activity(user)
         return user
+
+
+def check_user_for_token(user: User, validated_token: Token) -> None:
+    """simplejwt's checks of a user it has read (same errors): active, and the token issued
+    for the current password."""
+    if not user.is_active:
+        raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
+    claim = jwt_settings.REVOKE_TOKEN_CLAIM
+    if jwt_settings.CHECK_REVOKE_TOKEN and validated_token.get(claim) != get_md5_hash_password(
+        user.password
+    ):
+        raise AuthenticationFailed(
+            _("The user's password has been changed."), code="password_changed"
+        )
 
 
 class ApiKeyAuthentication(BaseAuthentication):

@@ -5,10 +5,15 @@ Served by daphne; uvicorn works too.
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webui_backend.settings")
-django_asgi_app = get_asgi_application()  # set up Django before importing consumers
+django.setup(set_prefix=False)  # set up Django before importing consumers
+
+from webui_backend.threads import ASGIHandler  # noqa: E402
+
+# Django's handler, with each request's thread taken from a free list (webui_backend/threads.py).
+django_asgi_app = ASGIHandler()
 
 import socketio  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

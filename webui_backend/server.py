@@ -8,6 +8,10 @@ streams given ``SHUTDOWN_TIMEOUT`` seconds), then (3) stop. A second signal stop
 
 Without ``--access-log`` the access lines come from the request middleware (with the route
 and request id, in the configured LOG_FORMAT) instead of daphne's own.
+
+``--migrate`` (ours, before daphne's options) applies the migrations in this process before
+serving: ``python3 dev.py serve`` starts one interpreter instead of two (``manage.py migrate``,
+then the server), which is most of the time from launch to healthy.
 """
 
 import asyncio
@@ -87,7 +91,20 @@ class GracefulCommandLine(CommandLineInterface):
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webui_backend.settings")
-    GracefulCommandLine().run(sys.argv[1:])
+    args = sys.argv[1:]
+    if "--migrate" in args:
+        args.remove("--migrate")
+        migrate()
+    GracefulCommandLine().run(args)
+
+
+def migrate() -> None:
+    """``manage.py migrate --no-input``, here (Django's set-up is then done once)."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", interactive=False)
 
 
 if __name__ == "__main__":

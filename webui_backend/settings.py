@@ -106,7 +106,8 @@ TEMPLATES = [
 # Under ASGI every request's sync code may run on a fresh thread, and Django keeps one
 # persistent connection per thread: with CONN_MAX_AGE > 0 they pile up until PostgreSQL refuses
 # clients. So connections are not kept per thread; PostgreSQL gets a bounded psycopg pool per
-# process instead (persistent, health-checked connections), SQLite opens cheap ones per request.
+# process instead (persistent, health-checked connections). SQLite keeps one per request thread,
+# which are reused (webui_backend/threads.py).
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
@@ -124,6 +125,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "max_idle": 300,
         }  # CONN_HEALTH_CHECKS makes Django check each connection as it leaves the pool
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The request threads live on (webui_backend/threads.py), so each keeps its connection:
+    # opening one (file, pragmas, Django's SQL functions) cost more than most queries.
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", default=600, minimum=0)
     DATABASES["default"]["OPTIONS"] = {
         # IMMEDIATE takes the write lock when a transaction starts, so two writers queue
         # on busy_timeout instead of failing when a read lock is upgraded mid-transaction.

@@ -44,6 +44,37 @@ def test_create_and_read_a_chat_as_the_contract_shows(api_owner: APIClient, owne
     assert body["chat"]["models"] == ["gpt-4"]
 
 
+def test_a_client_may_ask_for_the_branch_or_the_tree_only(api_owner: APIClient) -> None:
+    history = {
+        "messages": {
+            "q": {"role": "user", "content": "Q", "parentId": None},
+            "a1": {"role": "assistant", "content": "A1", "parentId": "q"},
+            "a2": {"role": "assistant", "content": "A2", "parentId": "q"},
+        },
+        "currentId": "a2",
+    }
+    created = create_chat(api_owner, title="Branches", history=history)
+    url = f"/api/chats/{created['id']}"
+    both = api_owner.get(url).json()
+
+    branch = api_owner.get(url, {"include": "messages"}).json()
+    tree = api_owner.get(url, {"include": "history"}).json()
+    again = api_owner.get(url, {"include": "messages,history"}).json()
+
+    assert "history" not in branch["chat"]
+    assert branch["chat"]["messages"] == both["chat"]["messages"]
+    assert [m["id"] for m in branch["chat"]["messages"]] == ["q", "a2"]
+    assert "messages" not in tree["chat"]
+    assert tree["chat"]["history"] == both["chat"]["history"]
+    assert again == both
+    assert {k: v for k, v in branch.items() if k != "chat"} == {
+        k: v for k, v in both.items() if k != "chat"
+    }
+    refused = api_owner.get(url, {"include": "everything"})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "invalid"
+
+
 def test_messages_are_rows_not_a_blob(api_owner: APIClient) -> None:
     created = create_chat(api_owner, messages=[msg("user", "a"), msg("assistant", "b")])
 

@@ -229,3 +229,33 @@ def test_activity_is_recorded_at_most_once_a_minute(api: APIClient, owner: User)
 
     assert first is not None
     assert User.objects.get(pk=owner.pk).last_active_at == first
+
+
+def test_the_user_row_is_reused_briefly_and_changes_still_apply_at_once(
+    api: APIClient, owner: User, admin_user: User
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    token = signin(api, owner.email)["token"]
+    with CaptureQueriesContext(connection) as first:
+        assert me(api, token).status_code == 200
+    with CaptureQueriesContext(connection) as second:
+        assert me(api, token).status_code == 200
+    assert len(second) < len(first)  # the verified row was kept
+
+    admin = signin(APIClient(), admin_user.email)["token"]
+    demoted = api.post(
+        f"/api/users/{owner.pk}/role",
+        {"role": "pending"},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {admin}",
+    )
+    assert demoted.status_code == 200
+    assert (
+        api.get(f"/api/users/{owner.pk}", HTTP_AUTHORIZATION=f"Bearer {token}").json()["code"]
+        == "account_pending"
+    )
+    deleted = api.delete(f"/api/users/{owner.pk}", HTTP_AUTHORIZATION=f"Bearer {admin}")
+    assert deleted.status_code == 200
+    assert me(api, token).status_code == 401

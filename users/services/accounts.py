@@ -6,6 +6,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from realtime import events
+from users import auth_cache
 from users.errors import (
     AdminOnlyField,
     EmailTaken,
@@ -146,6 +147,7 @@ def user_delete(*, actor: User, user: User) -> None:
         raise OwnAccountDeletion()
     _lock_admins(actor=actor, target=user)
     User.objects.filter(pk=user.pk).update(is_active=False)
+    auth_cache.forget(user.pk)  # an update() sends no post_save
     user.is_active = False
     audit_record(
         actor=actor,

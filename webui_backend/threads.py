@@ -1,0 +1,79 @@
+"""Django's ASGI handler, with the request threads kept and reused instead of made for each.
+
+Django runs every HTTP request inside ``asgiref``'s ``ThreadSensitiveContext``: the request's
+sync code (a DRF view, the ORM, the signals) runs on one thread of its own. asgiref makes a
+new single-thread executor for each context and, when the request ends, starts a second
+thread just to join the first: two threads started and stopped per request, a handful of
+event-loop wake-ups, and every database connection Django keeps per thread opened afresh.
+
+``ASGIHandler`` below gives each request's context an executor taken from a free list and
+puts it back afterwards, so a request still has one thread to itself for as long as it runs
+(thread-sensitive code behaves exactly as before), but the threads — and the SQLite
+connections Django keeps in them (``CONN_MAX_AGE``, see settings) — live on. The list holds
+at most as many idle executors as requests ever ran at once, capped at ``MAX_IDLE``.
+
+A task a request started that outlives it and then asks for thread-sensitive code gets a new
+executor, as with asgiref's own context (the pooled one is back in the list by then).
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+from django.core.handlers import asgi
+
+MAX_IDLE = 128
+
+
+class _ExecutorPool:
+    def __init__(self) -> None:
+        self._idle: list[ThreadPoolExecutor] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()  # the most recently used: its thread is warm
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def give_back(self, executor: ThreadPoolExecutor) -> None:
+        with self._lock:
+            if len(self._idle) < MAX_IDLE:
+                self._idle.append(executor)
+                return
+        executor.shutdown(wait=False)
+
+    def idle(self) -> int:
+        return len(self._idle)
+
+
+executors = _ExecutorPool()
+
+
+class PooledThreadSensitiveContext(ThreadSensitiveContext):
+    """asgiref's context, with its executor lent from ``executors`` (see the module's doc)."""
+
+    _lent: ThreadPoolExecutor | None = None
+
+    async def __aenter__(self) -> "PooledThreadSensitiveContext":
+        await super().__aenter__()
+        if self.token is not None:  # this context is the outermost one: it picks the thread
+            self._lent = executors.take()
+            SyncToAsync.context_to_thread_executor[self] = self._lent
+        return self
+
+    async def __aexit__(self, exc: object, value: object, tb: object) -> None:
+        lent, self._lent = self._lent, None
+        if lent is not None and SyncToAsync.context_to_thread_executor.get(self) is lent:
+            # Out of asgiref's hands before it shuts the executor down: back to the list.
+            del SyncToAsync.context_to_thread_executor[self]
+            executors.give_back(lent)
+        await super().__aexit__(exc, value, tb)
+
+
+class ASGIHandler(asgi.ASGIHandler):
+    async def __call__(self, scope: dict, receive: object, send: object) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        async with PooledThreadSensitiveContext():
+            await self.handle(scope, receive, send)
