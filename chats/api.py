@@ -104,6 +104,9 @@ class ChatListApi(APIView):
 class ChatCreateApi(APIView):
     class InputSerializer(StrictSerializer):
         chat = ChatFieldsSerializer()
+        # Open WebUI's request also names the folder beside the chat, and chat variables.
+        folder_id = StrictCharField(max_length=255, required=False, allow_null=True)
+        variables = serializers.DictField(required=False, allow_null=True, write_only=True)
 
     @extend_schema(
         request=InputSerializer,
@@ -116,7 +119,10 @@ class ChatCreateApi(APIView):
         data.is_valid(raise_exception=True)
 
         def write() -> Response:
-            chat = services.chat_create(user=request.user, **data.validated_data["chat"])
+            fields = dict(data.validated_data["chat"])
+            if data.validated_data.get("folder_id"):
+                fields["folder_id"] = data.validated_data["folder_id"]
+            chat = services.chat_create(user=request.user, **fields)
             return chat_response(chat)
 
         return idempotent(request, scope="chats:new", write=write)
