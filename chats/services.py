@@ -452,8 +452,14 @@ def chat_clone(*, user: User, title: str, body: dict[str, Any]) -> Chat:
 
 
 @transaction.atomic
-def chat_share(chat: Chat, *, require_auth: bool, expires_at: datetime | None) -> ChatShare:
-    """Share a snapshot of the chat as it is now; sharing again refreshes the same link."""
+def chat_share(
+    chat: Chat, *, require_auth: bool, expires_at: datetime | None, share_id: str | None = None
+) -> ChatShare:
+    """Share a snapshot of the chat as it is now; sharing again refreshes the same link.
+
+    ``share_id`` keeps the id a link had on another server (an import); new links get 192
+    random bits.
+    """
     chat = _locked(chat)
     now = timezone.now()
     body = chat_body(chat, list(chat.messages.all()))
@@ -461,7 +467,7 @@ def chat_share(chat: Chat, *, require_auth: bool, expires_at: datetime | None) -
     share, created = ChatShare.objects.get_or_create(
         chat=chat,
         defaults={
-            "share_id": secrets.token_urlsafe(24),  # 192 bits
+            "share_id": share_id or secrets.token_urlsafe(24),  # 192 bits
             "snapshot": snapshot,
             "require_auth": require_auth,
             "expires_at": expires_at,

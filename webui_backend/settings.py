@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "llm",
     "functions",
     "realtime",
+    "importers",  # manage.py import_openwebui
 ]
 
 MIDDLEWARE = [
