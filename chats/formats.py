@@ -83,8 +83,9 @@ def _conversation(item: dict[str, Any], index: int) -> tuple[dict[str, Any], lis
         role = (message.get("author") or {}).get("role")
         text, left_out = _text(message)
         images += left_out
-        if role not in ROLES or text is None or _hidden(message) or (role == "system" and not text):
-            skipped += text is None and role in ROLES and not _hidden(message)
+        plumbing = text is None or message.get("recipient", "all") != "all"  # tool calls
+        if role not in ROLES or plumbing or _hidden(message) or (role == "system" and not text):
+            skipped += plumbing and role in ROLES and not _hidden(message)
             continue
         kept[node_id] = {
             "role": role,
