@@ -399,7 +399,7 @@ def fill(base: str) -> dict[str, Any]:
     for item in (notes, guide):
         bob.call("POST", f"/api/v1/knowledge/{collection['id']}/file/add", {"file_id": item["id"]})
     # Shared with everyone (read), so Ada's model may use Bob's collection.
-    bob.call(
+    admin.call(  # a user needs a sharing permission; an admin does not
         "POST",
         f"/api/v1/knowledge/{collection['id']}/access/update",
         {"access_grants": [{"principal_type": "user", "principal_id": "*", "permission": "read"}]},
