@@ -167,9 +167,6 @@ MAPPED: dict[str, Mapping] = {
         _list("CORS_ALLOW_ORIGIN"),
     ),
     "GLOBAL_LOG_LEVEL": Mapping("LOG_LEVEL", "root log level", _copy("GLOBAL_LOG_LEVEL")),
-    "ENABLE_API_KEY": Mapping(
-        "ENABLE_API_KEYS", "Open WebUI's older name", _copy("ENABLE_API_KEY")
-    ),
     "RAG_OLLAMA_BASE_URL": Mapping(
         "RAG_OPENAI_API_BASE_URL",
         "with `RAG_EMBEDDING_ENGINE=ollama`: Ollama's OpenAI-compatible `…/v1`",
@@ -674,7 +671,13 @@ _PREFIX_REASONS: list[tuple[tuple[str, ...], str]] = [
         ("STORAGE_", "GCS_", "AZURE_STORAGE", "S3_ENABLE_TAGGING", "S3_USE_ACCELERATE"),
         "files are stored locally or in S3 (`STORAGE_BACKEND`, `S3_*`)",
     ),
-    (("ENABLE_OPENAI_API", "ENABLE_OLLAMA_API"), "see the table"),
+    (
+        ("CORS_ALLOW_CUSTOM",),
+        "`ALLOWED_ORIGINS` (mapped from `CORS_ALLOW_ORIGIN`) takes whole "
+        "origins, whatever their scheme",
+    ),
+    (("ENABLE_PROFILE_IMAGE",), "the frontend's (this is a backend: it serves no web app)"),
+    (("TIKTOKEN_",), "chunks are counted in the embedding model's own tokens, not tiktoken's"),
 ]
 
 
@@ -764,3 +767,32 @@ def log_report(report: Report) -> None:
 
 def apply_to_process() -> Report:
     return apply(os.environ)
+
+
+def markdown_table() -> str:
+    """The tables of docs/moving-from-open-webui.md: every Open WebUI variable and its fate.
+
+    Regenerate them with ``.venv/bin/python -c "from webui_backend.openwebui_env import
+    markdown_table; print(markdown_table())"`` (a test checks the docs match)."""
+    names = known_names()
+    out = ["### Supported as is (the same name here)", "", "| variable | how |", "|---|---|"]
+    out += [f"| `{n}` | {SAME[n]} |" for n in names if status_of(n) == "same"]
+    out += ["", "### Mapped to ours", "", "| Open WebUI | ours | how |", "|---|---|---|"]
+    out += [
+        f"| `{n}` | `{MAPPED[n].ours}` | {MAPPED[n].note} |"
+        for n in names
+        if status_of(n) == "mapped"
+    ]
+    out += ["", "### Not Open WebUI's own settings (never warned about)", "", "| variable | what |"]
+    out += ["|---|---|"]
+    out += [f"| `{n}` | {NOT_SETTINGS[n]} |" for n in names if status_of(n) == "not_a_setting"]
+    grouped: dict[str, list[str]] = {}
+    for name in names:
+        if status_of(name) == "unsupported":
+            grouped.setdefault(unsupported_reason(name), []).append(name)
+    out += ["", "### Not supported (named in the start-up warning when set)", ""]
+    out += ["| why | variables |", "|---|---|"]
+    out += [
+        f"| {reason} | {', '.join(f'`{n}`' for n in group)} |" for reason, group in grouped.items()
+    ]
+    return "\n".join(out)
