@@ -189,3 +189,18 @@ def test_the_singular_openai_variables_give_models(tmp_path: Path) -> None:
         "'llama3']",
         "-",
     ]
+
+
+@pytest.mark.parametrize("hybrid", [True, False])
+def test_enable_rag_hybrid_search_is_the_default_of_a_query(settings: object, hybrid: bool) -> None:
+    from retrieval.api import RetrievalQueryApi
+
+    settings.ENABLE_RAG_HYBRID_SEARCH = hybrid  # type: ignore[attr-defined]
+    data = RetrievalQueryApi.InputSerializer(data={"query": "q", "file_ids": ["x"]})
+    assert data.is_valid(), data.errors
+    assert data.validated_data["hybrid"] is hybrid
+    explicit = RetrievalQueryApi.InputSerializer(
+        data={"query": "q", "file_ids": ["x"], "hybrid": not hybrid}
+    )
+    assert explicit.is_valid()
+    assert explicit.validated_data["hybrid"] is (not hybrid)
