@@ -236,6 +236,8 @@ class Importer:
                 "(an admin approves the account)."
             )
         image = row.get("profile_image_url") or ""
+        if image == "/user.png" or image.startswith(("/static/", "/api/")):
+            image = ""  # Open WebUI's placeholder or its own route: nothing to show here
         if len(image) > User._meta.get_field("profile_image_url").max_length:
             self.summary.notes.append(
                 f"user {email}: profile image ({len(image)} characters) is larger than this "

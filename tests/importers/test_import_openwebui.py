@@ -111,6 +111,7 @@ def test_users_sign_in_with_their_old_passwords(
         assert again.status_code == 200
     bob = User.objects.get(email="bob@example.com")
     assert bob.profile_image_url.startswith("data:image/png;base64,")
+    assert User.objects.get(email="ada@example.com").profile_image_url == ""  # "/user.png" there
 
 
 def test_api_key_keeps_working(owui: Path, api: APIClient) -> None:
