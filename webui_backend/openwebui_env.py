@@ -726,7 +726,7 @@ def apply(
             report.shadowed.append(name)
             continue
         value = mapping.value(env)
-        if value is None:
+        if not value:  # unset in effect (an .env often carries empty lines like OPENAI_API_KEY=)
             continue
         if mapping.ours not in env:
             env[mapping.ours] = value

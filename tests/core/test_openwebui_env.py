@@ -42,6 +42,12 @@ def test_open_webui_names_give_ours_their_values() -> None:
     assert report.unsupported == []
 
 
+def test_empty_open_webui_values_set_nothing() -> None:
+    env = {"OPENAI_API_BASE_URL": "", "OPENAI_API_KEY": "", "OLLAMA_BASE_URL": ""}
+    assert apply(env).read == []
+    assert "OPENAI_API_BASE_URLS" not in env
+
+
 def test_ours_win_where_both_are_set() -> None:
     env = {
         "OPENAI_API_BASE_URL": "http://theirs/v1",
