@@ -619,6 +619,29 @@ def _flat(detail: Any) -> str:
     return json.dumps(detail, default=str)[:500]
 
 
+def _siblings_in_their_order(
+    out: list[dict[str, Any]], messages: dict[str, Any], ids: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Parents first, and each message's children in the order of its ``childrenIds`` (the
+    order Open WebUI's branch arrows show), which becomes their order here."""
+    by_id = {m["id"]: m for m in out}
+    children: dict[str | None, list[str]] = {}
+    for m in out:
+        children.setdefault(m["parent_id"], []).append(m["id"])
+    for key, item in messages.items():
+        mine = ids.get(key)
+        listed = [ids.get(c) for c in item.get("childrenIds") or [] if isinstance(c, str)]
+        known = children.get(mine, [])
+        children[mine] = [c for c in listed if c in known] + [c for c in known if c not in listed]
+    ordered: list[dict[str, Any]] = []
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        node = stack.pop()
+        ordered.append(by_id[node])
+        stack.extend(reversed(children.get(node, [])))
+    return ordered if len(ordered) == len(out) else out  # a cycle: left for the import to refuse
+
+
 def chat_from_openwebui(
     row: dict[str, Any], tags: dict[tuple[str, str], str], *, user_key: str
 ) -> tuple[dict[str, Any], list[str]]:
@@ -694,6 +717,7 @@ def chat_from_openwebui(
                 "timestamp": stamp if stamp is not None else created,
             }
         )
+    out = _siblings_in_their_order(out, messages, ids)
     for name, count in sorted(dropped.items()):
         notes.append(f"{DROPPED_MESSAGE_FIELDS[name]} of {count} message(s) not kept.")
     current = row.get("current_message_id") or history.get("currentId") or ""

@@ -154,7 +154,7 @@ def test_every_chat_message_by_message(owui: Path, client_of: Callable[[User], A
         for message_id, their in theirs.items():
             mine = history["messages"][message_id]
             assert mine["parent_id"] == their["parentId"], message_id
-            assert sorted(mine["children_ids"]) == sorted(their["childrenIds"]), message_id
+            assert mine["children_ids"] == their["childrenIds"], message_id  # same order
             assert mine["role"] == their["role"]
             assert mine["content"] == their["content"]
             assert mine["timestamp"] == their["timestamp"]
@@ -331,3 +331,44 @@ def test_a_broken_chat_is_listed_and_the_rest_imported(owui: Path) -> None:
     assert "JSON cannot be read" in output
     assert summary_line(output, "chats") == [4, 0, 1]
     assert not Chat.objects.filter(pk=MANIFEST["chats"]["bob"]).exists()
+
+
+def test_branches_keep_open_webui_order() -> None:
+    """Siblings come in the order of their parent's childrenIds (the branch arrows' order),
+    whatever the order of the JSON object."""
+    from importers.openwebui import chat_from_openwebui
+
+    def node(mid: str, parent: str | None, children: list[str]) -> dict[str, Any]:
+        role = "user" if mid.startswith("q") else "assistant"
+        return {
+            "id": mid,
+            "parentId": parent,
+            "childrenIds": children,
+            "role": role,
+            "content": mid,
+            "timestamp": 1,
+        }
+
+    blob = {
+        "history": {
+            "currentId": "a1",
+            "messages": {
+                "a1": node("a1", "q", []),
+                "a2": node("a2", "q", []),
+                "q": node("q", None, ["a2", "a1"]),
+            },
+        }
+    }
+    row = {
+        "id": "c",
+        "title": "t",
+        "chat": blob,
+        "meta": {},
+        "created_at": 1,
+        "updated_at": 1,
+        "current_message_id": "a1",
+    }
+    converted, notes = chat_from_openwebui(row, {}, user_key="u")
+    assert [m["id"] for m in converted["messages"]] == ["q", "a2", "a1"]
+    assert converted["current_id"] == "a1"
+    assert notes == []
