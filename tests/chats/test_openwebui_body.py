@@ -104,3 +104,37 @@ def test_stored_fields_are_still_validated(
     response = client.post("/api/chats/new", {"chat": {"titel": "x"}}, format="json")
     assert response.status_code == 400
     assert "titel" in json.dumps(response.json()["fields"])
+
+
+def test_open_webui_saves_only_the_messages_that_changed(
+    client_of: Callable[[User], APIClient], owner: User
+) -> None:
+    """Open WebUI's frontend also saves a chat with just its new messages under ``history``
+    (``{currentId, messages: {new id: {parentId: a stored message, ...}}}``)."""
+    client = client_of(owner)
+    chat = client.post("/api/chats/new", BODY, format="json").json()
+    new = {
+        "id": "c0ffee00-0000-4000-8000-000000000003",
+        "parentId": REPLY_ID,
+        "childrenIds": [],
+        "role": "user",
+        "content": "And of Italy?",
+        "timestamp": 1764921700,
+        "models": ["gpt-4o-mini"],
+    }
+    body = {"history": {"currentId": new["id"], "messages": {new["id"]: new}}}
+    response = client.post(f"/api/chats/{chat['id']}", {"chat": body}, format="json")
+    assert response.status_code == 200, response.content
+    saved = response.json()["chat"]
+    assert [m["id"] for m in saved["messages"]] == [USER_ID, REPLY_ID, new["id"]]
+    assert saved["history"]["current_id"] == new["id"]
+    # A message hanging from nothing known is still refused.
+    orphan = {**new, "id": "c0ffee00-0000-4000-8000-000000000004", "parentId": "nowhere"}
+    body = {"history": {"currentId": orphan["id"], "messages": {orphan["id"]: orphan}}}
+    response = client.post(f"/api/chats/{chat['id']}", {"chat": body}, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_history"
+    body = {"history": {"currentId": "unknown-id", "messages": {}}}
+    response = client.post(f"/api/chats/{chat['id']}", {"chat": body}, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_history"
