@@ -51,8 +51,8 @@ from knowledge.services import (
 from llm.models import Connection, CustomModel
 from llm.serializers import MODEL_ID_PATTERN, ModelParamsSerializer
 from llm.services import connection_create, custom_model_create
-from users.models import User, normalize_email
-from users.services import api_key_import
+from users.models import SiteSettings, User, normalize_email
+from users.services import api_key_import, site_settings_update
 from webui_backend.errors import AppError
 
 ROLES = {"admin", "user", "pending"}
@@ -166,6 +166,7 @@ class Importer:
             self._in_transaction(lambda h=handler, k=kind, r=row: h(k, r))
         self.progress("models, functions, tools", len(items), len(items))
         self._in_transaction(self._connections)
+        self._in_transaction(self._site_settings)
         self._left_behind()
         return self.summary
 
@@ -588,6 +589,31 @@ class Importer:
                     enabled=enabled,
                 )
                 self.summary.imported["connections"] += 1
+
+    def _site_settings(self) -> None:
+        """Its admin's choices of sign-up, default role and API keys, where ours has made none
+        (a choice saved here is never overwritten)."""
+        self._current = "site settings"
+        config = self.source.config()
+        row = SiteSettings.objects.filter(pk=1).first()
+        changes: dict[str, Any] = {}
+        signup = config.get("ui.enable_signup")
+        if isinstance(signup, bool) and (row is None or row.enable_signup is None):
+            changes["enable_signup"] = signup
+        role = config.get("ui.default_user_role")
+        if role in {"user", "pending"} and (row is None or not row.default_user_role):
+            changes["default_user_role"] = role
+        elif role == "admin":
+            self.summary.notes.append(
+                "site settings: Open WebUI's default role 'admin' for new accounts is not kept; "
+                "new accounts get this server's default."
+            )
+        keys = config.get("auth.enable_api_keys")
+        if isinstance(keys, bool) and (row is None or row.enable_api_keys is None):
+            changes["enable_api_keys"] = keys
+        if changes:
+            site_settings_update(**changes)
+            self.summary.imported["settings"] += len(changes)
 
     def _left_behind(self) -> None:
         folders = len(self.folders)

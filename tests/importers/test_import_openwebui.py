@@ -372,3 +372,21 @@ def test_branches_keep_open_webui_order() -> None:
     assert [m["id"] for m in converted["messages"]] == ["q", "a2", "a1"]
     assert converted["current_id"] == "a1"
     assert notes == []
+
+
+def test_its_admin_choices_apply_unless_ours_are_saved(owui: Path) -> None:
+    from users.selectors import site_settings_effective
+    from users.services import site_settings_update
+
+    their = {
+        r["key"]: json.loads(r["value"])
+        for r in openwebui_rows(owui, "SELECT * FROM config WHERE key LIKE 'ui.%'")
+    }
+    assert their["ui.enable_signup"] is False  # Open WebUI's choice after its first account
+    site_settings_update(enable_api_keys=False)  # an admin's choice here
+    output = run(str(owui))
+    effective = site_settings_effective()
+    assert effective.enable_signup is False
+    assert effective.default_user_role == their["ui.default_user_role"]
+    assert effective.enable_api_keys is False  # ours, untouched
+    assert summary_line(output, "settings") == [2, 0, 0]

@@ -22,6 +22,7 @@ KINDS = [
     "functions",
     "tools",
     "connections",
+    "settings",
 ]
 
 
