@@ -390,3 +390,8 @@ def test_its_admin_choices_apply_unless_ours_are_saved(owui: Path) -> None:
     assert effective.default_user_role == their["ui.default_user_role"]
     assert effective.enable_api_keys is False  # ours, untouched
     assert summary_line(output, "settings") == [2, 0, 0]
+
+
+def test_an_unreachable_postgresql_is_a_clear_error() -> None:
+    with pytest.raises(CommandError, match="Cannot connect"):
+        run("postgresql://nobody@127.0.0.1:1/none")

@@ -118,10 +118,3 @@ def test_import_from_an_open_webui_postgresql(
     )
     assert Message.objects.count() == before
     assert "chats                    0             5             0" in again.getvalue()
-
-
-def test_an_unreachable_database_is_a_clear_error() -> None:
-    from django.core.management import CommandError
-
-    with pytest.raises(CommandError, match="Cannot connect"):
-        call_command("import_openwebui", "postgresql://nobody@127.0.0.1:1/none")
