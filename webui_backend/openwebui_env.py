@@ -1,7 +1,7 @@
 """Open WebUI's environment variables, read alongside ours.
 
 People moving from Open WebUI bring its ``.env``. Every variable Open WebUI 0.12.4 reads is
-listed in ``openwebui_env_names.txt`` (taken from its source) and classified here:
+listed in ``openwebui_env_names.py`` (taken from its source) and classified here:
 
 - ``SAME``: the same name and meaning as ours; settings.py reads it directly.
 - ``MAPPED``: an Open WebUI name (or spelling of a value) that becomes one of ours.
@@ -18,18 +18,16 @@ import logging
 import os
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import quote
+
+from webui_backend.openwebui_env_names import NAMES
 
 logger = logging.getLogger("webui_backend.openwebui_env")
 
-NAMES_FILE = Path(__file__).with_name("openwebui_env_names.txt")
-
 
 def known_names() -> list[str]:
-    """Every variable Open WebUI 0.12.4 reads, sorted."""
-    lines = NAMES_FILE.read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    """Every variable Open WebUI 0.12.4 reads, sorted (openwebui_env_names.py)."""
+    return list(NAMES)
 
 
 # Same name, same meaning: our settings read these themselves (value spellings Open WebUI
