@@ -3,7 +3,9 @@
 Not run in CI (it needs Open WebUI's ~3 GB install and minutes). Run it when the fixture must
 change, with a virtualenv holding ``open-webui==0.12.4`` (CPU torch):
 
-    python3 -m venv /tmp/owui && /tmp/owui/bin/pip install open-webui==0.12.4
+    python3 -m venv /tmp/owui
+    /tmp/owui/bin/pip install --index-url https://download.pytorch.org/whl/cpu torch  # CPU first
+    /tmp/owui/bin/pip install open-webui==0.12.4
     .venv/bin/python tests/tools/build_openwebui_fixture.py --venv /tmp/owui [--port 18171]
 
 It starts Open WebUI offline on loopback with a fresh data folder (no model downloads: the
