@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from chats import selectors, services
 from chats.errors import InvalidImport
+from chats.formats import chatgpt_to_export, is_chatgpt_export
 from chats.models import Chat, ChatShare
 from chats.serializers import (
     CHAT_PARTS,
@@ -108,6 +109,9 @@ class ChatListApi(APIView):
 class ChatCreateApi(APIView):
     class InputSerializer(StrictSerializer):
         chat = ChatFieldsSerializer()
+        # Open WebUI's request also names the folder beside the chat, and chat variables.
+        folder_id = StrictCharField(max_length=255, required=False, allow_null=True)
+        variables = serializers.DictField(required=False, allow_null=True, write_only=True)
 
     @extend_schema(
         request=InputSerializer,
@@ -120,7 +124,10 @@ class ChatCreateApi(APIView):
         data.is_valid(raise_exception=True)
 
         def write() -> Response:
-            chat = services.chat_create(user=request.user, **data.validated_data["chat"])
+            fields = dict(data.validated_data["chat"])
+            if data.validated_data.get("folder_id"):
+                fields["folder_id"] = data.validated_data["folder_id"]
+            chat = services.chat_create(user=request.user, **fields)
             return chat_response(chat)
 
         return idempotent(request, scope="chats:new", write=write)
@@ -474,12 +481,15 @@ class ChatImportApi(APIView):
     @extend_schema(
         request=ImportInputSerializer,
         responses={200: ChatListItemOutputSerializer(many=True)},
-        summary="Import chats from an export (all or nothing)",
+        summary="Import chats from an export, or ChatGPT's conversations.json (all or nothing)",
     )
     def post(self, request: Request) -> Response:
-        if not isinstance(request.data, dict) or "format" not in request.data:
+        document = request.data
+        if is_chatgpt_export(document):  # ChatGPT's conversations.json
+            document, _ = chatgpt_to_export(document)
+        elif not isinstance(document, dict) or "format" not in document:
             raise InvalidImport()
-        data = ImportInputSerializer(data=request.data)
+        data = ImportInputSerializer(data=document)
         data.is_valid(raise_exception=True)
         chats = services.chats_import(user=request.user, chats=data.validated_data["chats"])
         listed = selectors.chat_list_by_ids(user=request.user, ids=[c.pk for c in chats])

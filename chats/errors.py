@@ -45,5 +45,7 @@ class InvalidHistory(AppError):
 
 
 class InvalidImport(AppError):
-    default_detail = "This is not a chat export of this server."
+    default_detail = (
+        "This is neither a chat export of this server nor a ChatGPT conversations.json."
+    )
     default_code = "invalid_import"

@@ -159,10 +159,29 @@ class MessageIn:
         )
 
 
+class OpenWebUIMessageSerializer(MessageInputSerializer):
+    """A message inside a chat body, as Open WebUI's frontend writes it.
+
+    Its message objects are open-ended records (``user``, ``user_id``, ``models``, ``modelName``,
+    ``modelIdx``, ``done``, ``files``, ``info``, ``statusHistory``, ``error``, …, more with each
+    release); Open WebUI keeps whatever they hold. The fields we store are validated as usual;
+    the others are ignored rather than refused, so its clients can save chats here. Appending a
+    single message (``POST /api/chats/{id}/messages``) stays strict.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            if data.get("usage") is None and isinstance(data.get("info"), dict):
+                usage = data["info"].get("usage")  # where older Open WebUI kept it
+                data = {**data, "usage": usage if isinstance(usage, dict) else None}
+            data = {key: value for key, value in data.items() if key in self.fields}
+        return super().to_internal_value(data)
+
+
 class HistoryInputSerializer(StrictSerializer):
     """Open WebUI's tree: ``{messages: {id: message}, current_id}`` (``currentId`` also read)."""
 
-    messages = serializers.DictField(child=MessageInputSerializer())
+    messages = serializers.DictField(child=OpenWebUIMessageSerializer())
     current_id = MessageIdField(required=False, allow_blank=True, allow_null=True)
     currentId = MessageIdField(required=False, allow_blank=True, allow_null=True)
 
@@ -179,12 +198,33 @@ class ChatFieldsSerializer(StrictSerializer):
     models = serializers.ListField(
         child=StrictCharField(max_length=255), max_length=20, required=False
     )
-    messages = serializers.ListField(child=MessageInputSerializer(), required=False)
+    messages = serializers.ListField(child=OpenWebUIMessageSerializer(), required=False)
     history = HistoryInputSerializer(required=False)
     tags = TagNamesField(required=False)
-    folder_id = StrictCharField(max_length=255, required=False, allow_blank=True)
+    folder_id = StrictCharField(max_length=255, required=False, allow_blank=True, allow_null=True)
     pinned = serializers.BooleanField(required=False)
     archived = serializers.BooleanField(required=False)
+    # Open WebUI's frontend also sends these; accepted and not kept (the server makes the id;
+    # `timestamp` is in milliseconds there; `system` and `params` are the client's settings).
+    id = serializers.CharField(required=False, allow_blank=True, allow_null=True, write_only=True)
+    system = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, write_only=True
+    )
+    params = serializers.DictField(required=False, allow_null=True, write_only=True)
+    timestamp = serializers.IntegerField(required=False, allow_null=True, write_only=True)
+    files = serializers.ListField(required=False, allow_null=True, write_only=True)
+
+    OPEN_WEBUI_ONLY = ("id", "system", "params", "timestamp", "files")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        for name in self.OPEN_WEBUI_ONLY:
+            attrs.pop(name, None)
+        if "folder_id" in attrs:
+            attrs["folder_id"] = attrs["folder_id"] or ""
+        history = attrs.get("history")
+        if history is not None and "messages" in attrs:
+            attrs.pop("messages")  # Open WebUI sends both; the tree holds every branch
+        return attrs
 
 
 # --- Export and import ------------------------------------------------------------------------

@@ -55,15 +55,20 @@ def messages_from_list(items: list[dict[str, Any]]) -> list[MessageIn]:
     return result
 
 
-def messages_from_history(history: dict[str, Any]) -> tuple[list[MessageIn], str]:
-    """Open WebUI's tree ``{messages: {id: message}, current_id}``, parents first."""
+def messages_from_history(
+    history: dict[str, Any], *, known_ids: Iterable[str] = ()
+) -> tuple[list[MessageIn], str]:
+    """Open WebUI's tree ``{messages: {id: message}, current_id}``, parents first.
+
+    ``known_ids``: messages already stored in the chat that the tree's messages may hang from
+    (Open WebUI's frontend saves just the messages that changed)."""
     nodes = []
     for key, item in history["messages"].items():
         if item.get("id") and item["id"] != key:
             raise InvalidHistory(f"Message keyed {key!r} says its id is {item['id']!r}.")
         parent = item.get("parent_id") or ""
         nodes.append(MessageIn.from_validated(item, message_id=key, parent=parent))
-    ordered = topological(nodes)
+    ordered = topological(nodes, known_ids=known_ids)
     current = history.get("current_id") or history.get("currentId") or ""
     if current and current not in history["messages"]:
         raise InvalidHistory(f"current_id {current!r} is not one of the messages.")
@@ -222,7 +227,10 @@ def _merge_branch(chat: Chat, items: list[dict[str, Any]], now: datetime) -> Non
 def _merge_history(chat: Chat, history: dict[str, Any], now: datetime) -> None:
     """Add the tree's unknown messages; known ones must keep their parents (else 409)."""
     stored = {m.message_id: m for m in chat.messages.all()}
-    items, current = messages_from_history({**history, "current_id": ""})
+    items, current = messages_from_history(
+        {**history, "current_id": "", "currentId": ""},
+        known_ids=stored.keys() - history["messages"].keys(),
+    )
     new = []
     changed = []
     for item in items:
@@ -237,7 +245,10 @@ def _merge_history(chat: Chat, history: dict[str, Any], now: datetime) -> None:
     if changed:
         Message.objects.bulk_update(changed, [*EDITABLE, "text", "updated_at"], batch_size=500)
     _broadcast_messages(chat, _insert_messages(chat, new, now))
-    chat.current_id = history.get("current_id") or history.get("currentId") or current
+    wanted = history.get("current_id") or history.get("currentId") or ""
+    if wanted and wanted not in stored and wanted not in history["messages"]:
+        raise InvalidHistory(f"current_id {wanted!r} is not one of the messages.")
+    chat.current_id = wanted or current
 
 
 def _apply_changes(message: Message, item: dict[str, Any], now: datetime) -> bool:
@@ -452,8 +463,14 @@ def chat_clone(*, user: User, title: str, body: dict[str, Any]) -> Chat:
 
 
 @transaction.atomic
-def chat_share(chat: Chat, *, require_auth: bool, expires_at: datetime | None) -> ChatShare:
-    """Share a snapshot of the chat as it is now; sharing again refreshes the same link."""
+def chat_share(
+    chat: Chat, *, require_auth: bool, expires_at: datetime | None, share_id: str | None = None
+) -> ChatShare:
+    """Share a snapshot of the chat as it is now; sharing again refreshes the same link.
+
+    ``share_id`` keeps the id a link had on another server (an import); new links get 192
+    random bits.
+    """
     chat = _locked(chat)
     now = timezone.now()
     body = chat_body(chat, list(chat.messages.all()))
@@ -461,7 +478,7 @@ def chat_share(chat: Chat, *, require_auth: bool, expires_at: datetime | None) -
     share, created = ChatShare.objects.get_or_create(
         chat=chat,
         defaults={
-            "share_id": secrets.token_urlsafe(24),  # 192 bits
+            "share_id": share_id or secrets.token_urlsafe(24),  # 192 bits
             "snapshot": snapshot,
             "require_auth": require_auth,
             "expires_at": expires_at,

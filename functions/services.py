@@ -35,7 +35,14 @@ from functions.selectors import (
 )
 from users.models import User
 
-__all__ = ["RunResult", "function_create", "function_delete", "function_run", "function_update"]
+__all__ = [
+    "RunResult",
+    "function_create",
+    "function_delete",
+    "function_import_inactive",
+    "function_run",
+    "function_update",
+]
 
 
 def _check_source(*, content: str, name: str) -> dict[str, Any]:
@@ -93,7 +100,9 @@ def function_update(*, function: Function, user: User, **changes: Any) -> Functi
     _check_may_change(function=function, user=user)
     for field, value in changes.items():
         setattr(function, field, value)
-    if "content" in changes or "name" in changes:
+    # Activating checks the source too: an imported one (Open WebUI's plugin code) must be
+    # rewritten as one function first.
+    if "content" in changes or "name" in changes or changes.get("is_active"):
         for field, value in _check_source(content=function.content, name=function.name).items():
             setattr(function, field, value)
     function.updated_at = timezone.now()
@@ -103,6 +112,33 @@ def function_update(*, function: Function, user: User, **changes: Any) -> Functi
     except IntegrityError:
         raise FunctionNameTaken() from None
     return function
+
+
+def function_import_inactive(
+    *, user: User, name: str, content: str, description: str
+) -> tuple[Function, bool]:
+    """Keep another server's plugin source (Open WebUI's functions and tools) for review, inactive.
+
+    The source is stored as text and never parsed or run: it becomes usable only once an
+    admin rewrites it as one function and activates it (``function_update`` checks it then).
+    Returns the function and whether it is new (the same name again: the stored one).
+    """
+    if len(content.encode()) > settings.FUNCTIONS_MAX_SOURCE_BYTES:
+        raise FunctionSourceInvalid(
+            f"The source is larger than {settings.FUNCTIONS_MAX_SOURCE_BYTES} bytes."
+        )
+    existing = Function.objects.filter(user=user, name=name).first()
+    if existing is not None:
+        return existing, False
+    function = Function.objects.create(
+        user=user,
+        name=name,
+        content=content,
+        description=description,
+        parameters={"type": "object", "properties": {}},
+        is_active=False,
+    )
+    return function, True
 
 
 def function_delete(*, function: Function, user: User) -> None:

@@ -329,6 +329,18 @@ def _thread_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def processing_threads_drain() -> None:
+    """Embedded default: wait for the jobs this process's threads have taken or been given.
+
+    A command that queues jobs (manage.py import_openwebui) calls this before it exits, as the
+    interpreter's shutdown would cut the threads off mid-job."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
 def _in_thread(work: Callable[[], object]) -> None:
     close_old_connections()
     try:

@@ -187,9 +187,21 @@ def files_reprocess_all() -> int:
 
 
 def knowledge_create(
-    *, user: User, name: str, description: str = "", public: bool = False
+    *,
+    user: User,
+    name: str,
+    description: str = "",
+    public: bool = False,
+    knowledge_id: uuid.UUID | None = None,
 ) -> Knowledge:
-    return Knowledge.objects.create(user=user, name=name, description=description, public=public)
+    """A new collection; ``knowledge_id`` keeps the id it had on another server (an import)."""
+    return Knowledge.objects.create(
+        id=knowledge_id or uuid.uuid4(),
+        user=user,
+        name=name,
+        description=description,
+        public=public,
+    )
 
 
 def knowledge_update(

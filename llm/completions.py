@@ -20,6 +20,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import (
@@ -91,6 +92,8 @@ def turn_accept(request: HttpRequest) -> tuple[Turn, list[Upstream]]:
     raw = drf.data
     if not isinstance(raw, dict):
         raise ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+    if not raw.get("model") and settings.DEFAULT_MODELS:  # Open WebUI's DEFAULT_MODELS
+        raw = {**raw, "model": settings.DEFAULT_MODELS[0]}
     serializer = CompletionInputSerializer(data=raw)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -59,7 +60,7 @@ class RetrievalQueryApi(APIView):
             child=StrictCharField(max_length=64), max_length=IDS_MAX, default=list
         )
         top_k = serializers.IntegerField(min_value=1, max_value=50, default=5)
-        hybrid = serializers.BooleanField(default=True)
+        hybrid = serializers.BooleanField(default=lambda: settings.ENABLE_RAG_HYBRID_SEARCH)
         min_score = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.0)
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ together. Every variable is listed in README.md and deploy/env.example.
 """
 
 import importlib.util
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from webui_backend.env import (
     secret_key_from,
 )
 from webui_backend.observability import logging_config
+from webui_backend.openwebui_env import apply as openwebui_env_apply
+
+# Open WebUI's variable names, read alongside ours (ours win); logged at start-up by apps.py.
+OPENWEBUI_ENV_REPORT = openwebui_env_apply(os.environ)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("DATA_DIR") or BASE_DIR / "data").resolve()
@@ -61,6 +66,7 @@ INSTALLED_APPS = [
     "llm",
     "functions",
     "realtime",
+    "importers",  # manage.py import_openwebui
 ]
 
 MIDDLEWARE = [
@@ -265,6 +271,9 @@ AUTH_USER_MODEL = "users.User"
 PASSWORD_HASHERS = [
     "users.hashers.BoundedArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    # Accounts imported from Open WebUI (manage.py import_openwebui): bcrypt, upgraded to
+    # argon2 at their first sign-in (its argon2 hashes are read by the first hasher).
+    "users.hashers.OpenWebUIBCryptPasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -328,9 +337,14 @@ FUNCTIONS_SANDBOX_UID_COUNT = env_int("FUNCTIONS_SANDBOX_UID_COUNT", default=64,
 # --- Upstream model servers -----------------------------------------------------------------
 # Connections from the environment (Open WebUI's variables: semicolon-separated, keys matched to
 # URLs by position); admins add more through /api/connections/, stored in the database.
-OPENAI_API_BASE_URLS = env_str("OPENAI_API_BASE_URLS")
-OPENAI_API_KEYS = env_str("OPENAI_API_KEYS")
-OLLAMA_BASE_URLS = env_str("OLLAMA_BASE_URLS")
+# ENABLE_OPENAI_API / ENABLE_OLLAMA_API=false switch those off, as in Open WebUI.
+ENABLE_OPENAI_API = env_bool("ENABLE_OPENAI_API", default=True)
+ENABLE_OLLAMA_API = env_bool("ENABLE_OLLAMA_API", default=True)
+OPENAI_API_BASE_URLS = env_str("OPENAI_API_BASE_URLS") if ENABLE_OPENAI_API else ""
+OPENAI_API_KEYS = env_str("OPENAI_API_KEYS") if ENABLE_OPENAI_API else ""
+OLLAMA_BASE_URLS = env_str("OLLAMA_BASE_URLS") if ENABLE_OLLAMA_API else ""
+# The model a completion that names none goes to (the first of Open WebUI's DEFAULT_MODELS).
+DEFAULT_MODELS = env_list("DEFAULT_MODELS", default=[])
 # Seconds an upstream may stay silent (before the first token, or between two chunks).
 UPSTREAM_TIMEOUT = env_int("UPSTREAM_TIMEOUT", default=60, minimum=1)
 UPSTREAM_CONNECT_TIMEOUT = env_int("UPSTREAM_CONNECT_TIMEOUT", default=5, minimum=1)
@@ -391,8 +405,11 @@ RAG_VECTOR_CACHE_MB = env_int("RAG_VECTOR_CACHE_MB", default=512, minimum=1)
 # pgvector: scopes of at most this many chunks are scanned exactly, larger ones use HNSW.
 RAG_EXACT_SCAN_MAX_CHUNKS = env_int("RAG_EXACT_SCAN_MAX_CHUNKS", default=5_000, minimum=0)
 RAG_HNSW_EF_SEARCH = env_int("RAG_HNSW_EF_SEARCH", default=100, minimum=10)
+# Default of `hybrid` in /api/retrieval/query (vector + full-text; false: vectors only).
+ENABLE_RAG_HYBRID_SEARCH = env_bool("ENABLE_RAG_HYBRID_SEARCH", default=True)
 # Web search: SearxNG's search URL (e.g. http://searxng:8080/search); empty: web search is off.
-SEARXNG_QUERY_URL = env_str("SEARXNG_QUERY_URL").split("?")[0]
+ENABLE_WEB_SEARCH = env_bool("ENABLE_WEB_SEARCH", default=True)  # Open WebUI's switch
+SEARXNG_QUERY_URL = env_str("SEARXNG_QUERY_URL").split("?")[0] if ENABLE_WEB_SEARCH else ""
 WEB_SEARCH_RESULT_COUNT = env_int("WEB_SEARCH_RESULT_COUNT", default=5, minimum=1)
 # Outbound fetches refuse private, loopback, link-local and metadata addresses except these
 # networks (CIDRs, e.g. 10.0.0.0/8,127.0.0.1/32); limits per fetch in seconds and bytes.

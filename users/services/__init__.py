@@ -24,6 +24,7 @@ from users.services.auth import (
 from users.services.keys import (
     ApiKeyCreated,
     api_key_create,
+    api_key_import,
     api_key_resolve,
     api_key_revoke,
     api_keys_check_allowed,
@@ -36,6 +37,7 @@ __all__ = [
     "ApiKeyCreated",
     "Session",
     "api_key_create",
+    "api_key_import",
     "api_key_resolve",
     "api_key_revoke",
     "api_keys_check_allowed",

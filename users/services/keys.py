@@ -14,7 +14,9 @@ from users.models import ApiKey, User
 from users.selectors import EffectiveSiteSettings, site_settings_effective
 from users.services.auth import credentials_changed
 
-KEY_PATTERN = re.compile(r"sk-[0-9a-f]{48}")
+# Ours are sk- and 48 hex digits; Open WebUI's (carried over by manage.py import_openwebui)
+# are sk- and 32.
+KEY_PATTERN = re.compile(r"sk-(?:[0-9a-f]{48}|[0-9a-f]{32})")
 PREFIX_LENGTH = 11  # "sk-" and 8 hex digits: enough to find the key, useless to guess it
 # last_used_at is written at most this often per key, not on every request.
 USE_RESOLUTION = timedelta(seconds=60)
@@ -65,6 +67,24 @@ def api_key_create(
         daily_token_budget=daily_token_budget,
     )
     return ApiKeyCreated(key=key, api_key=raw)
+
+
+def api_key_import(
+    *, user: User, raw: str, name: str, expires_at: datetime | None = None
+) -> tuple[ApiKey, bool]:
+    """Keep a key made elsewhere (Open WebUI's, moving servers) working here; returns it and
+    whether it is new. Only its digest is stored, as for ours. Raises ApiKeyInvalid for a key
+    this server could never accept."""
+    if not KEY_PATTERN.fullmatch(raw):
+        raise ApiKeyInvalid("Malformed API key: it cannot be carried over.")
+    digest = key_digest(raw)
+    existing = ApiKey.objects.filter(key_hash=digest).first()
+    if existing is not None:
+        return existing, False
+    key = ApiKey.objects.create(
+        user=user, name=name, prefix=raw[:PREFIX_LENGTH], key_hash=digest, expires_at=expires_at
+    )
+    return key, True
 
 
 def api_key_revoke(*, key: ApiKey) -> ApiKey:
