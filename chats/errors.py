@@ -47,3 +47,8 @@ class InvalidHistory(AppError):
 class InvalidImport(AppError):
     default_detail = "This is not a chat export of this server."
     default_code = "invalid_import"
+
+
+class FeedbackNotAllowed(AppError):
+    default_detail = "Only answers (assistant messages) can be rated."
+    default_code = "feedback_not_allowed"
