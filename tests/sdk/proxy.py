@@ -160,8 +160,9 @@ class FlakyProxy:
                 data = chunk.result()
                 if not data:
                     break
-                if behaviour == "garble" and not garbled and b"data: {" in data:
-                    data = data.replace(b"data: {", b"data: {{{", 1)
+                if behaviour == "garble" and not garbled and b'data: {"' in data:
+                    # Same length: the chunked framing around it stays right.
+                    data = data.replace(b'data: {"', b"data: {{", 1)
                     garbled = True
                 writer.write(data)
                 await writer.drain()
