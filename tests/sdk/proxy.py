@@ -9,7 +9,7 @@ Each request that arrives is answered by the next behaviour scripted for its pat
   the connection closed, as when a network drops an answer on its way back;
 - ``503``, ``502``, ``429``: answered with that status by the proxy itself (``429`` with
   ``Retry-After: 1``);
-- ``hang``: never answered;
+- ``hang``: never answered (until the client hangs up);
 - ``cut``: forwarded, the answer relayed until ``cut_events`` server-sent events went
   through, then the connection closed mid-answer;
 - ``garble``: forwarded, the first streamed ``data:`` line's JSON corrupted.
@@ -104,7 +104,7 @@ class FlakyProxy:
             if behaviour == "drop":
                 return
             if behaviour == "hang":
-                await asyncio.sleep(3600)
+                await reader.read()  # until the client gives up
                 return
             if behaviour in ("502", "503", "429"):
                 extra = "Retry-After: 1\r\n" if behaviour == "429" else ""
@@ -189,6 +189,10 @@ class FlakyProxy:
             ready.set()
             loop.run_forever()
             server.close()
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
         threading.Thread(target=serve, daemon=True, name="flaky-proxy").start()
