@@ -61,8 +61,10 @@ def test_each_error_from_a_real_answer(
 
     assert isinstance(unauthenticated, AuthenticationError)
     assert unauthenticated.status_code == 401
+    assert unauthenticated.code is not None
     assert isinstance(forbidden, PermissionDeniedError)
-    assert forbidden.code == "admin_required" or forbidden.status_code == 403
+    assert forbidden.status_code == 403
+    assert forbidden.code == "admin_only"
     assert isinstance(missing, NotFoundError)
     assert missing.code == "chat_not_found"
     assert missing.detail == "Chat not found."
