@@ -59,7 +59,7 @@ def main() -> int:
     wanted = generate(SOURCE.read_text())
     if "--check" in sys.argv[1:]:
         if TARGET.read_text() != wanted:
-            print(f"{TARGET} is out of date: run {Path(__file__).name}", file=sys.stderr)  # noqa: T201
+            print(f"{TARGET} is out of date: run {Path(__file__).name}", file=sys.stderr)
             return 1
         return 0
     TARGET.write_text(wanted)

@@ -82,8 +82,11 @@ class FlakyProxy:
             if ":" in line:
                 name, value = line.split(":", 1)
                 headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0") or 0)
-        body = await reader.readexactly(length) if length else b""
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = await self._read_chunked(reader)  # kept framed: forwarded as it came
+        else:
+            length = int(headers.get("content-length", "0") or 0)
+            body = await reader.readexactly(length) if length else b""
         # One request per connection, to the server too.
         kept = [
             line
@@ -92,6 +95,17 @@ class FlakyProxy:
         ]
         raw = "\r\n".join([lines[0], *kept, "Connection: close", "", ""]).encode("latin-1")
         return raw + body, Seen(method, target.split("?", 1)[0], headers, body)
+
+    @staticmethod
+    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+        raw = b""
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            raw += size_line
+            size = int(size_line.split(b";", 1)[0].strip(), 16)
+            raw += await reader.readexactly(size + 2)
+            if size == 0:
+                return raw
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -85,6 +85,7 @@ def test_file_and_collection_methods(
     updated = run(knowledge.update_collection(collection_id, name="Renamed docs"))
     collections = run(knowledge.list_collections())
     reindexed = run(knowledge.reindex_collection(collection_id))
+    run(knowledge.wait_until_indexed(file_id, poll_interval=0.1))  # processed again
     removed = run(knowledge.remove_file(collection_id, file_id))
     fetched = run(knowledge.fetch_collections())
     searched = run(knowledge.search_test("alpha", file_ids=[file_id], top_k=1))
