@@ -219,3 +219,33 @@ def test_resume_needs_a_chat_id(both: Both, sdk_server: str, ann_key: str) -> No
     chat = both.chat(api_key=ann_key, base_url=sdk_server)
     with pytest.raises(ValueError, match="chat_id"):
         both.run(chat.stream("x", model="mock", resume=True))
+
+
+def test_deleting_the_question_while_it_is_answered(
+    both: Both, sdk_server: str, ann_key: str
+) -> None:
+    """The reply has nowhere to go: the turn ends failed (``message_deleted``), nothing is
+    saved under a message that no longer exists, and the tokens are still counted."""
+    chat = both.chat(api_key=ann_key, base_url=sdk_server)
+    chat_id = str(uuid.uuid4())
+
+    stream = both.run(
+        chat.stream("slow", model="mock", chat_id=chat_id, mock_chunks=30, mock_delay=0.03)
+    )
+    first = both.iterate(stream, limit=2)
+    question = Message.objects.get(chat_id=chat_id, role="user")
+    deleted = both.run(chat.delete_message(chat_id, question.message_id))
+    both.run(stream.aclose() if both.is_async else stream.close())
+
+    assert first
+    assert deleted.status_code == 204
+    wait_for(
+        lambda: Generation.objects.get(chat_id=chat_id).status != Generation.Status.STREAMING,
+        both,
+        "the turn to end",
+    )
+    generation = Generation.objects.get(chat_id=chat_id)
+    assert generation.status == Generation.Status.FAILED
+    assert generation.error_code == "message_deleted"
+    assert generation.completion_tokens == 30
+    assert not Message.objects.filter(chat_id=chat_id).exists()
