@@ -358,6 +358,7 @@ class AsyncStream:
                 stream=True,
             )
             response = raise_for_status(await client._send(call))
+            broken: Exception = APIConnectionError("The chat's events ended before the reply.")
             try:
                 decoder = SSEDecoder()
                 async for line in response.aiter_lines():
@@ -369,12 +370,14 @@ class AsyncStream:
                     if resume.finished:
                         break
             except httpx.TransportError as exc:
-                failures += 1
-                if failures > client.options.max_retries:
-                    raise transport_error(exc) from exc
-                await asyncio.sleep(backoff(client.options, failures - 1))
+                broken = transport_error(exc)
             finally:
                 await response.aclose()
+            if not resume.finished:  # dropped again (or the server closed it): reconnect
+                failures += 1
+                if failures > client.options.max_retries:
+                    raise broken
+                await asyncio.sleep(backoff(client.options, failures - 1))
         saved = resume.saved
         if saved is None or not isinstance(saved.get("content"), str):
             chat = await client._json(Call("GET", chat_path))

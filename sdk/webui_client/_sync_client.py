@@ -355,6 +355,7 @@ class Stream:
                 stream=True,
             )
             response = raise_for_status(client._send(call))
+            broken: Exception = APIConnectionError("The chat's events ended before the reply.")
             try:
                 decoder = SSEDecoder()
                 for line in response.iter_lines():
@@ -366,12 +367,14 @@ class Stream:
                     if resume.finished:
                         break
             except httpx.TransportError as exc:
-                failures += 1
-                if failures > client.options.max_retries:
-                    raise transport_error(exc) from exc
-                time.sleep(backoff(client.options, failures - 1))
+                broken = transport_error(exc)
             finally:
                 response.close()
+            if not resume.finished:  # dropped again (or the server closed it): reconnect
+                failures += 1
+                if failures > client.options.max_retries:
+                    raise broken
+                time.sleep(backoff(client.options, failures - 1))
         saved = resume.saved
         if saved is None or not isinstance(saved.get("content"), str):
             chat = client._json(Call("GET", chat_path))

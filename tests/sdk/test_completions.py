@@ -249,3 +249,27 @@ def test_deleting_the_question_while_it_is_answered(
     assert generation.error_code == "message_deleted"
     assert generation.completion_tokens == 30
     assert not Message.objects.filter(chat_id=chat_id).exists()
+
+
+def test_resume_reconnects_when_the_events_drop_too(
+    both: Both, proxy: FlakyProxy, ann_key: str
+) -> None:
+    chat = both.chat(api_key=ann_key, base_url=proxy.url)
+    chat_id = str(uuid.uuid4())
+    events = f"/api/chats/{chat_id}/events"
+    proxy.script(COMPLETIONS, "cut")
+    proxy.script(events, "cut")  # the first follow-up is cut as well, after three events
+
+    stream = both.run(
+        chat.stream(
+            "again", model="mock", chat_id=chat_id, resume=True, mock_chunks=30, mock_delay=0.02
+        )
+    )
+    texts = [chunk.text for chunk in both.iterate(stream)]
+
+    saved = Message.objects.get(chat_id=chat_id, role="assistant")
+    assert "".join(texts) == stream.text == tokens(30) == saved.text
+    assert proxy.count(events) == 2
+    first, second = (s.headers.get("last-event-id") for s in proxy.seen if s.path == events)
+    assert first == "0"
+    assert second not in ("0", None)  # from where the first one broke off
