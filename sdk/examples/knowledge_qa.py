@@ -13,7 +13,7 @@ NOTE = "The Falcon project's launch code is 7421 and it ships on a Tuesday.\n"
 
 
 def main() -> None:
-    if len(sys.argv) > 1:
+    if len(sys.argv) > 1 and sys.argv[1]:
         path = Path(sys.argv[1])
     else:
         path = Path(tempfile.mkdtemp()) / "falcon.txt"
