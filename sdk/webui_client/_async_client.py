@@ -239,7 +239,7 @@ class AsyncStream:
     """A streamed completion: iterate it for ``ChatCompletionChunk``s until ``[DONE]``.
 
     ``usage``, ``sources``, ``response_data``, ``text``, ``chat_id`` and ``message_id`` fill
-    in as it goes. Leaving the loop early closes the response (``async with`` closes it at
+    in as it goes. Leaving the loop early closes the response (``async with stream:`` closes it at
     once). With ``resume``, a connection that breaks mid-answer is followed on the chat's
     events (``/api/chats/{id}/events``, ``Last-Event-ID``) to the end, nothing doubled.
     """
