@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import httpx
 
@@ -62,6 +62,7 @@ from webui_client.types import (
 
 Messages = str | Sequence[ChatMessageParam | dict[str, Any]]
 FileInput = str | os.PathLike[str] | bytes | IO[bytes]
+_Client = TypeVar("_Client", bound="AsyncWebUIClient")
 
 
 class AsyncWebUIClient:
@@ -115,8 +116,8 @@ class AsyncWebUIClient:
     ) -> None:
         await self.aclose()
 
-    def _share(self, cls: type[Any]) -> Any:
-        child = cls.__new__(cls)
+    def _share(self, cls: type[_Client]) -> _Client:
+        child = object.__new__(cls)
         child.options, child._http, child._owns_http = self.options, self._http, False
         child._user_id = self._user_id
         return child
@@ -124,17 +125,17 @@ class AsyncWebUIClient:
     @property
     def chat(self) -> AsyncChatClient:
         """Chats and completions, on this client's pool."""
-        return self._share(AsyncChatClient)  # type: ignore[no-any-return]
+        return self._share(AsyncChatClient)
 
     @property
     def knowledge(self) -> AsyncKnowledgeClient:
         """Files, collections and retrieval, on this client's pool."""
-        return self._share(AsyncKnowledgeClient)  # type: ignore[no-any-return]
+        return self._share(AsyncKnowledgeClient)
 
     @property
     def app(self) -> AsyncAppClient:
         """The admin dashboard, on this client's pool."""
-        return self._share(AsyncAppClient)  # type: ignore[no-any-return]
+        return self._share(AsyncAppClient)
 
     # --- sending -------------------------------------------------------------------------------
 

@@ -264,7 +264,7 @@ def build_request(
 
 def backoff(options: Options, attempt: int) -> float:
     """Exponential from ``retry_delay`` (x2 per attempt), with jitter (50-100%), capped."""
-    delay = min(options.retry_delay * (2**attempt), RETRY_DELAY_MAX)
+    delay = min(options.retry_delay * 2.0**attempt, RETRY_DELAY_MAX)
     return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
 
 

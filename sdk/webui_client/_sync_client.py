@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import httpx
 
@@ -59,6 +59,7 @@ from webui_client.types import (
 
 Messages = str | Sequence[ChatMessageParam | dict[str, Any]]
 FileInput = str | os.PathLike[str] | bytes | IO[bytes]
+_Client = TypeVar("_Client", bound="WebUIClient")
 
 
 class WebUIClient:
@@ -112,8 +113,8 @@ class WebUIClient:
     ) -> None:
         self.close()
 
-    def _share(self, cls: type[Any]) -> Any:
-        child = cls.__new__(cls)
+    def _share(self, cls: type[_Client]) -> _Client:
+        child = object.__new__(cls)
         child.options, child._http, child._owns_http = self.options, self._http, False
         child._user_id = self._user_id
         return child
@@ -121,17 +122,17 @@ class WebUIClient:
     @property
     def chat(self) -> ChatClient:
         """Chats and completions, on this client's pool."""
-        return self._share(ChatClient)  # type: ignore[no-any-return]
+        return self._share(ChatClient)
 
     @property
     def knowledge(self) -> KnowledgeClient:
         """Files, collections and retrieval, on this client's pool."""
-        return self._share(KnowledgeClient)  # type: ignore[no-any-return]
+        return self._share(KnowledgeClient)
 
     @property
     def app(self) -> AppClient:
         """The admin dashboard, on this client's pool."""
-        return self._share(AppClient)  # type: ignore[no-any-return]
+        return self._share(AppClient)
 
     # --- sending -------------------------------------------------------------------------------
 

@@ -201,11 +201,12 @@ class Message:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Message:
+        content = data.get("content")
         return cls(
             id=str(data["id"]),
             parent_id=data.get("parent_id"),
             role=str(data.get("role") or ""),
-            content=data.get("content") if data.get("content") is not None else "",
+            content=content if isinstance(content, str | list) else "",
             model=str(data.get("model") or ""),
             usage=data.get("usage"),
             timestamp=_int(data.get("timestamp")),
