@@ -179,3 +179,52 @@ def test_another_users_chat_is_not_found(both: Both, sdk_server: str, ann_key: s
     assert [r.status_code for r in answers] == [404] * 4
     assert {json.loads(r.content)["code"] for r in answers} == {"chat_not_found"}
     assert run(mine.fetch_chat(chat.id)).messages[0].feedback is None
+
+
+def first_event(both: Both, response: httpx.Response) -> dict:
+    """The first event of an open SSE response: its id, name and data."""
+
+    def take(lines: list[str]) -> dict:
+        event = {}
+        for line in lines:
+            name, _, value = line.partition(": ")
+            event[name] = value
+        return event
+
+    async def read_async() -> list[str]:
+        lines: list[str] = []
+        async for line in response.aiter_lines():
+            if line == "" and any(x.startswith("data: ") for x in lines):
+                return lines
+            if line and not line.startswith(("retry:", ":")):
+                lines.append(line)
+        return lines
+
+    if both.is_async:
+        lines = both.run(read_async())
+        both.run(response.aclose())
+        return take(lines)
+    lines = []
+    for line in response.iter_lines():
+        if line == "" and any(x.startswith("data: ") for x in lines):
+            break
+        if line and not line.startswith(("retry:", ":")):
+            lines.append(line)
+    response.close()
+    return take(lines)
+
+
+def test_chat_events_replay_after_an_id(both: Both, sdk_server: str, ann_key: str) -> None:
+    chat = both.chat(api_key=ann_key, base_url=sdk_server)
+    started = both.run(chat.start_chat())
+    for text in ("one", "two"):
+        both.run(chat.append_message(started.id, "user", text))
+
+    from_start = first_event(both, both.run(chat.chat_events(started.id, last_event_id=0)))
+    after_one = first_event(both, both.run(chat.chat_events(started.id, last_event_id=1)))
+
+    assert from_start["id"] == "1"
+    assert from_start["event"] == "message"
+    assert json.loads(from_start["data"])["message"]["content"] == "one"
+    assert after_one["id"] == "2"
+    assert json.loads(after_one["data"])["message"]["content"] == "two"

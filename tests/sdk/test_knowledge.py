@@ -5,7 +5,16 @@ import io
 from pathlib import Path
 
 import pytest
-from webui_client import Collection, ConflictError, File, Job, NotFoundError, SearchResults
+from webui_client import (
+    APITimeoutError,
+    Collection,
+    ConflictError,
+    File,
+    Job,
+    NotFoundError,
+    SearchResults,
+    WebUIError,
+)
 
 from knowledge.models import File as FileRow
 from tests.sdk.conftest import Both
@@ -116,3 +125,21 @@ def test_file_and_collection_methods(
     assert FileRow.objects.filter(pk=other_id).count() == 0
     with pytest.raises(NotFoundError):
         run(knowledge.fetch_file(other_id))
+
+
+def test_waiting_for_a_file_that_will_not_be_indexed(
+    both: Both, sdk_server: str, ann_key: str
+) -> None:
+    knowledge = both.knowledge(api_key=ann_key, base_url=sdk_server)
+    never_processed = both.run(knowledge.upload(b"nobody asked to process me\n", filename="n.txt"))
+    broken = both.run(knowledge.upload(b"%PDF-1.4\nnot really a pdf\n", filename="broken.pdf"))
+
+    with pytest.raises(APITimeoutError) as timed_out:
+        both.run(knowledge.wait_until_indexed(never_processed.id, timeout=0))
+    both.run(knowledge.process_file(broken.id))
+    with pytest.raises(WebUIError) as failed:
+        both.run(knowledge.wait_until_indexed(broken.id, poll_interval=0.1))
+
+    assert timed_out.value.code == "index_timeout"
+    assert failed.value.code == "file_failed"
+    assert failed.value.detail
