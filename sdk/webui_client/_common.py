@@ -399,6 +399,9 @@ class StreamState:
     def __init__(self, response: httpx.Response, message_id: str | None) -> None:
         self.chat_id: str | None = response.headers.get("X-Chat-Id")
         self.message_id: str | None = response.headers.get("X-Response-Message-Id") or message_id
+        # The chat's last event before this turn: a resume replays from there (else from 0).
+        seq = response.headers.get("X-Chat-Event-Seq", "")
+        self.event_seq = int(seq) if seq.isdigit() else 0
         self.id: str | None = None
         self.model: str | None = None
         self.created = 0
@@ -462,7 +465,7 @@ class ResumeState:
         self.saved: dict[str, Any] | None = None
         self.status: str | None = None
         self.error: str | None = None
-        self.last_event_id = 0
+        self.last_event_id = stream.event_seq
 
     def _chunk(self, text: str, finish: str | None = None) -> ChatCompletionChunk:
         s = self.stream
