@@ -18,6 +18,7 @@ from chats.formats import chatgpt_to_export, is_chatgpt_export
 from chats.models import Chat, ChatShare
 from chats.serializers import (
     CHAT_PARTS,
+    FEEDBACK_COMMENT_MAX,
     TAG_MAX,
     ChatFieldsSerializer,
     ChatListItemOutputSerializer,
@@ -191,6 +192,36 @@ class ChatDetailApi(APIView):
 
 
 class MessageAppendApi(APIView):
+    class PageSerializer(serializers.Serializer):
+        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+
+    @extend_schema(
+        parameters=[PageSerializer],
+        responses={
+            200: inline_serializer(
+                "MessagePage",
+                {
+                    "messages": MessageOutputSerializer(many=True),
+                    "total": serializers.IntegerField(),
+                },
+            )
+        },
+        summary="The active branch's messages, oldest first, a page at a time",
+        description=(
+            "FastGPT's chat records: `offset` messages from the root are skipped, at most "
+            "`limit` follow; `total` is the length of the whole active branch."
+        ),
+    )
+    def get(self, request: Request, chat_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        params = self.PageSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        branch = selectors.chat_active_branch(chat=chat)
+        offset, limit = params.validated_data["offset"], params.validated_data["limit"]
+        page = [message_payload(m) for m in branch[offset : offset + limit]]
+        return Response({"messages": page, "total": len(branch)})
+
     @extend_schema(
         request=MessageInputSerializer,
         responses={201: MessageOutputSerializer, 200: MessageOutputSerializer},
@@ -208,6 +239,42 @@ class MessageAppendApi(APIView):
             return Response(message_payload(message), status=201 if created else 200)
 
         return idempotent(request, scope=f"chat:{chat.pk}:messages", write=write)
+
+
+class MessageDetailApi(APIView):
+    @extend_schema(
+        responses={204: None},
+        summary="Delete a message and every message below it",
+        description=(
+            "The message's whole subtree goes (a reply without its question is not kept). "
+            "If the active branch ran through it, the newest remaining leaf under its parent "
+            "becomes current, else the parent."
+        ),
+    )
+    def delete(self, request: Request, chat_id: str, message_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        services.message_delete(chat, message_id=message_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageFeedbackApi(APIView):
+    class InputSerializer(StrictSerializer):
+        rating = serializers.ChoiceField(choices=[1, -1, 0], help_text="1 up, -1 down, 0 clear.")
+        comment = StrictCharField(
+            max_length=FEEDBACK_COMMENT_MAX, required=False, allow_blank=True, default=""
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: MessageOutputSerializer},
+        summary="Rate an answer: thumbs up (1) or down (-1) with a comment; 0 clears it",
+    )
+    def post(self, request: Request, chat_id: str, message_id: str) -> Response:
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = services.message_feedback_set(chat, message_id=message_id, **data.validated_data)
+        return Response(message_payload(message))
 
 
 class MessageEditApi(APIView):

@@ -49,3 +49,8 @@ class InvalidImport(AppError):
         "This is neither a chat export of this server nor a ChatGPT conversations.json."
     )
     default_code = "invalid_import"
+
+
+class FeedbackNotAllowed(AppError):
+    default_detail = "Only answers (assistant messages) can be rated."
+    default_code = "feedback_not_allowed"

@@ -60,6 +60,9 @@ class Message(models.Model):
     # An answer from knowledge: the chunks it was given, as Open WebUI keeps them on the message
     # (``message.sources``), so citations survive a reload.
     sources = models.JSONField(null=True, blank=True)
+    # The owner's thumbs up or down on an answer, as Open WebUI and FastGPT keep it:
+    # ``{"rating": 1 | -1, "comment": str, "updated_at": unix seconds}``; null when unrated.
+    feedback = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from chats.errors import ChatNotFound, ShareNotFound, TagNotFound
 from chats.models import Chat, ChatShare, Message, Tag
 from chats.serializers import EXPORT_FORMAT, EXPORT_VERSION, exported_chat
+from chats.tree import active_branch
 from users.models import User
 from webui_backend.pagination import InvalidCursor, cursor_decode, cursor_encode
 
@@ -48,6 +49,12 @@ def chat_get_any(*, chat_id: Any) -> Chat:
     if chat is None:
         raise ChatNotFound()
     return chat
+
+
+def chat_active_branch(*, chat: Chat) -> list[Message]:
+    """The chat's active branch, root first (the whole tree is read once, walked in memory)."""
+    by_id = {m.message_id: m for m in chat.messages.all()}
+    return active_branch(by_id, chat.current_id)
 
 
 def chat_list_for_user(

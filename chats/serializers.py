@@ -21,6 +21,7 @@ TITLE_MAX = 1000
 TAG_MAX = 100
 TIMESTAMP_MAX = 32_503_680_000  # the year 3000
 SOURCES_MAX = 500_000  # characters of a message's sources as JSON (chunks' text included)
+FEEDBACK_COMMENT_MAX = 2000
 
 
 def content_text(content: str | list[dict[str, Any]]) -> str:
@@ -99,6 +100,21 @@ class MessageIdField(StrictCharField):
         return value
 
 
+class FeedbackSerializer(StrictSerializer):
+    """A rating of an answer: thumbs up (1) or down (-1), with an optional comment."""
+
+    rating = serializers.ChoiceField(choices=[1, -1])
+    comment = StrictCharField(max_length=FEEDBACK_COMMENT_MAX, required=False, default="")
+    updated_at = serializers.IntegerField(
+        required=False, min_value=0, max_value=TIMESTAMP_MAX, help_text="Unix seconds."
+    )
+
+    def validate_comment(self, value: str) -> str:
+        if "\x00" in value:
+            raise serializers.ValidationError("Null characters are not allowed.")
+        return value
+
+
 class MessageInputSerializer(StrictSerializer):
     id = MessageIdField(required=False)
     parent_id = MessageIdField(required=False, allow_null=True, allow_blank=True)
@@ -116,6 +132,7 @@ class MessageInputSerializer(StrictSerializer):
         child=serializers.DictField(), required=False, allow_null=True, max_length=100
     )
     timestamp = serializers.IntegerField(required=False, min_value=0, max_value=TIMESTAMP_MAX)
+    feedback = FeedbackSerializer(required=False, allow_null=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         camel = attrs.pop("parentId", None)
@@ -128,7 +145,15 @@ class MessageInputSerializer(StrictSerializer):
         sources = attrs.get("sources")
         if sources is not None and (len(json.dumps(sources)) > SOURCES_MAX or _has_nul(sources)):
             raise serializers.ValidationError({"sources": ["Sources are too large or malformed."]})
+        if attrs.get("feedback") is not None:
+            attrs["feedback"] = feedback_value(**attrs["feedback"])
         return attrs
+
+
+def feedback_value(*, rating: int, comment: str = "", updated_at: int | None = None) -> dict:
+    """The stored form of a message's feedback."""
+    stamp = updated_at if updated_at is not None else int(datetime.now(tz=UTC).timestamp())
+    return {"rating": rating, "comment": comment, "updated_at": stamp}
 
 
 @dataclass(frozen=True)
@@ -143,6 +168,7 @@ class MessageIn:
     usage: dict | None = None
     sources: list | None = None
     timestamp: datetime | None = None
+    feedback: dict | None = None
 
     @classmethod
     def from_validated(cls, data: dict[str, Any], *, message_id: str, parent: str) -> "MessageIn":
@@ -156,6 +182,7 @@ class MessageIn:
             usage=data.get("usage"),
             sources=data.get("sources"),
             timestamp=datetime.fromtimestamp(stamp, tz=UTC) if stamp is not None else None,
+            feedback=data.get("feedback"),
         )
 
 
@@ -311,6 +338,8 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
     if message.sources is not None:  # as Open WebUI: only on answers that have them
         payload["sources"] = message.sources
+    if message.feedback is not None:  # only on rated answers
+        payload["feedback"] = message.feedback
     return payload
 
 
@@ -379,6 +408,12 @@ def chat_output(chat: Chat, *, parts: tuple[str, ...] = CHAT_PARTS) -> dict[str,
     }
 
 
+class FeedbackOutputSerializer(serializers.Serializer):
+    rating = serializers.IntegerField(help_text="1 (thumbs up) or -1 (thumbs down).")
+    comment = serializers.CharField()
+    updated_at = serializers.IntegerField()
+
+
 class MessageOutputSerializer(serializers.Serializer):
     id = serializers.CharField()
     parent_id = serializers.CharField(allow_null=True)
@@ -393,6 +428,9 @@ class MessageOutputSerializer(serializers.Serializer):
         help_text="An answer from knowledge: the chunks it was given (as the response's).",
     )
     timestamp = serializers.IntegerField()
+    feedback = FeedbackOutputSerializer(
+        required=False, help_text="The owner's rating of this answer; absent when unrated."
+    )
 
 
 class HistoryOutputSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from chats.errors import (
+    FeedbackNotAllowed,
     HistoryConflict,
     InvalidHistory,
     InvalidImport,
@@ -24,8 +25,14 @@ from chats.errors import (
     TagNotFound,
 )
 from chats.models import Chat, ChatShare, Message, Tag
-from chats.serializers import MessageIn, chat_body, content_text, message_payload
-from chats.tree import topological
+from chats.serializers import (
+    MessageIn,
+    chat_body,
+    content_text,
+    feedback_value,
+    message_payload,
+)
+from chats.tree import children_of, topological
 from realtime.events import chat_room, publish
 from users.models import User
 
@@ -78,7 +85,7 @@ def messages_from_history(
 
 
 # A stored message's fields a client's update may change (``text`` follows ``content``).
-EDITABLE = ("role", "content", "model", "usage", "sources")
+EDITABLE = ("role", "content", "model", "usage", "sources", "feedback")
 
 
 def _insert_messages(chat: Chat, items: Iterable[MessageIn], now: datetime) -> list[Message]:
@@ -99,6 +106,7 @@ def _insert_messages(chat: Chat, items: Iterable[MessageIn], now: datetime) -> l
                 model=item.model,
                 usage=item.usage,
                 sources=item.sources,
+                feedback=item.feedback,
                 created_at=item.timestamp or now,
                 updated_at=now,
             )
@@ -361,6 +369,83 @@ def message_edit(chat: Chat, *, message_id: str, content: Any, role: str | None 
 
 
 @transaction.atomic
+def message_feedback_set(chat: Chat, *, message_id: str, rating: int, comment: str = "") -> Message:
+    """Rate an answer: 1 (thumbs up) or -1 (thumbs down) with an optional comment; 0 clears it.
+
+    Rating again replaces the earlier rating (one per message: the chat has one owner). Only
+    assistant messages are rated, as in Open WebUI and FastGPT. The room hears
+    ``message.feedback {chat_id, message_id, feedback}``.
+    """
+    chat = _locked(chat)
+    message = chat.messages.filter(message_id=message_id).first()
+    if message is None:
+        raise MessageNotFound()
+    if message.role != Message.Role.ASSISTANT:
+        raise FeedbackNotAllowed()
+    message.feedback = feedback_value(rating=rating, comment=comment) if rating else None
+    message.updated_at = timezone.now()
+    message.save(update_fields=["feedback", "updated_at"])
+    publish(
+        chat_room(chat.pk),
+        "message.feedback",
+        {"chat_id": str(chat.pk), "message_id": message_id, "feedback": message.feedback},
+    )
+    return message
+
+
+@transaction.atomic
+def message_delete(chat: Chat, *, message_id: str) -> list[str]:
+    """Delete a message and every message below it (its whole subtree); returns their ids.
+
+    A reply without the question it answers, or a later turn without the turns it followed,
+    would no longer be the conversation that happened, so nothing is re-parented. When the
+    active branch ran through the deleted message, the newest remaining leaf under its parent
+    (a sibling branch: another version of the message) becomes current, else the parent
+    itself. The room hears ``message.deleted {chat_id, message_ids, current_id}``.
+    """
+    chat = _locked(chat)
+    messages = list(chat.messages.all())
+    by_id = {m.message_id: m for m in messages}
+    target = by_id.get(message_id)
+    if target is None:
+        raise MessageNotFound()
+    children = children_of(messages)
+    doomed: list[str] = []
+    stack = [message_id]
+    while stack:
+        current = stack.pop()
+        doomed.append(current)
+        stack.extend(children.get(current, []))
+    chat.messages.filter(message_id__in=doomed).delete()
+    gone = set(doomed)
+    if chat.current_id in gone:
+        parent = target.parent_message_id
+        remaining = [m for m in messages if m.message_id not in gone]
+        kids = children_of(remaining)  # "" holds the roots
+        below = _descendants(parent, kids)
+        leaves = [m for m in remaining if m.message_id in below and not kids.get(m.message_id)]
+        chat.current_id = max(leaves, key=lambda m: m.seq).message_id if leaves else parent
+    chat.updated_at = timezone.now()
+    chat.save(update_fields=["current_id", "updated_at"])
+    publish(
+        chat_room(chat.pk),
+        "message.deleted",
+        {"chat_id": str(chat.pk), "message_ids": doomed, "current_id": chat.current_id or None},
+    )
+    return doomed
+
+
+def _descendants(root: str, children: dict[str, list[str]]) -> set[str]:
+    found: set[str] = set()
+    stack = list(children.get(root, []))
+    while stack:
+        current = stack.pop()
+        found.add(current)
+        stack.extend(children.get(current, []))
+    return found
+
+
+@transaction.atomic
 def chat_set_current(chat: Chat, *, message_id: str) -> Chat:
     """Make ``message_id`` the leaf of the active branch (switching branches)."""
     chat = _locked(chat)
@@ -474,6 +559,8 @@ def chat_share(
     chat = _locked(chat)
     now = timezone.now()
     body = chat_body(chat, list(chat.messages.all()))
+    for message in body["history"]["messages"].values():
+        message.pop("feedback", None)  # the owner's ratings are not part of what is shared
     snapshot = {"title": chat.title, "chat": body, "shared_at": int(now.timestamp())}
     share, created = ChatShare.objects.get_or_create(
         chat=chat,

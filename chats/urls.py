@@ -20,6 +20,16 @@ urlpatterns = [
     path("<str:chat_id>/messages", api.MessageAppendApi.as_view(), name="message-append"),
     path("<str:chat_id>/events", chat_events, name="chat-events"),
     path(
+        "<str:chat_id>/messages/<str:message_id>",
+        api.MessageDetailApi.as_view(),
+        name="message-detail",
+    ),
+    path(
+        "<str:chat_id>/messages/<str:message_id>/feedback",
+        api.MessageFeedbackApi.as_view(),
+        name="message-feedback",
+    ),
+    path(
         "<str:chat_id>/messages/<str:message_id>/edit",
         api.MessageEditApi.as_view(),
         name="message-edit",

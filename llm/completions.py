@@ -43,6 +43,8 @@ from llm.streaming import Pump, response_data, sse, turn_start
 from llm.tools import tools_merge
 from llm.turns import Progress, Turn, db
 from llm.upstream import Upstream, catalogue
+from realtime.events import chat_room
+from realtime.sessions import last_seq
 from users.authentication import request_authenticate
 from users.models import ApiKey, User
 from users.permissions import IsApprovedUser, key_allows
@@ -197,6 +199,7 @@ def turn_open_chat(turn: Turn) -> list[dict[str, Any]]:
         custom_uid=turn.custom_uid,
     )
     turn.chat_id = chat.pk
+    turn.event_seq = last_seq(chat_room(chat.pk))
     request_system = [m for m in turn.data["messages"] if m["role"] in ("system", "developer")]
     return request_system + history + new
 
@@ -316,6 +319,7 @@ async def answer_stream(
     if detached:
         response["X-Chat-Id"] = str(turn.chat_id)
         response["X-Response-Message-Id"] = turn.reply_id
+        response["X-Chat-Event-Seq"] = str(turn.event_seq or 0)
     return response
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from chats.errors import ChatNotFound, MessageIdConflict
+from chats.errors import ChatNotFound, InvalidHistory, MessageIdConflict
 from chats.models import Chat, Message
 from chats.services import message_append
 from knowledge.selectors import knowledge_ids_readable
@@ -177,7 +177,11 @@ def turn_finish(
         data["sources"] = sources
     if parent_id or generation.request_message_id:
         data["parent_id"] = parent_id or generation.request_message_id
-    message_append(chat, data)
+    try:
+        with transaction.atomic():
+            message_append(chat, data)
+    except InvalidHistory:  # the message being answered was deleted (with what follows it)
+        error, content = ("message_deleted", "The message being answered was deleted."), ""
     if error is None:
         generation.status = Generation.Status.COMPLETE
     elif content:

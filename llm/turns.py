@@ -81,6 +81,9 @@ class Turn:
     functions: dict[str, Any] = field(default_factory=dict)  # name -> Function (tool_ids)
     reply_parent: str = ""  # the turn's last tool result, which the reply goes under
     sources: list[Any] = field(default_factory=list)  # retrieval.search.Hit, best first
+    # With a chat: the room's last event number once the question is saved. Every event of
+    # this turn comes after it (X-Chat-Event-Seq: where a dropped stream resumes from).
+    event_seq: int | None = None
 
 
 @dataclass

@@ -222,21 +222,23 @@ def audit_log_list(
 USAGE_GROUPS = {"day": "day", "model": "model", "user": "user_id"}
 
 
-def usage_summary(*, start: dt.date, end: dt.date, group_by: str) -> list[dict[str, Any]]:
-    """Token totals between ``start`` and ``end`` (inclusive) per day, model or user.
+def usage_summary(
+    *, start: dt.date, end: dt.date, group_by: str, model: str | None = None
+) -> list[dict[str, Any]]:
+    """Token totals between ``start`` and ``end`` (inclusive) per day, model or user; only
+    ``model``'s when given (a custom model: FastGPT's app chart).
 
     One aggregate query; rows are sorted by the group (users by most tokens first).
     """
     column = USAGE_GROUPS[group_by]
     fields = [column, "user__email", "user__name"] if group_by == "user" else [column]
-    rows = (
-        UsageRecord.objects.filter(day__gte=start, day__lte=end)
-        .values(*fields)
-        .annotate(
-            requests=Sum("requests"),
-            prompt_tokens=Sum("prompt_tokens"),
-            completion_tokens=Sum("completion_tokens"),
-        )
+    records = UsageRecord.objects.filter(day__gte=start, day__lte=end)
+    if model is not None:
+        records = records.filter(model=model)
+    rows = records.values(*fields).annotate(
+        requests=Sum("requests"),
+        prompt_tokens=Sum("prompt_tokens"),
+        completion_tokens=Sum("completion_tokens"),
     )
     result = [
         {

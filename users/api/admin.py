@@ -50,6 +50,9 @@ class AdminUsageApi(APIView):
         start = serializers.DateField(required=False, help_text="First day (UTC), inclusive.")
         end = serializers.DateField(required=False, help_text="Last day (UTC), inclusive.")
         group_by = serializers.ChoiceField(choices=sorted(USAGE_GROUPS), default="day")
+        model = serializers.CharField(
+            required=False, max_length=255, help_text="Only this model's usage (as named)."
+        )
 
         def validate(self, attrs: dict) -> dict:
             today = timezone.now().date()
