@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from knowledge.models import File
 from retrieval.backends import index_current
+from retrieval.batching import embed_batched
 from retrieval.chunking import chunks_of_pages
-from retrieval.embedders import embedder_current
+from retrieval.embedders import Embedder, LocalEmbedder, embedder_current
 from retrieval.errors import EmbeddingUnavailable, IndexingFailed
 from retrieval.models import Chunk, FileIndex
 
@@ -69,7 +70,7 @@ def file_index(
     for start in range(0, total, batch):
         if cancelled is not None and cancelled():
             raise IndexingCancelled()
-        parts.append(embedder.embed([p.text for p in pieces[start : start + batch]]))
+        parts.append(_embed(embedder, [p.text for p in pieces[start : start + batch]]))
         if progress is not None:
             progress(min(start + batch, total), total)
     if cancelled is not None and cancelled():
@@ -113,6 +114,14 @@ def file_index(
         raise
     index.forget([file.pk])
     return total
+
+
+def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    """The local model through the process's batcher (chunks of files indexed at the same time
+    share forward passes); an embeddings server directly (it batches on its side)."""
+    if isinstance(embedder, LocalEmbedder):
+        return embed_batched(embedder, texts, max_texts=4 * settings.RAG_EMBEDDING_BATCH_SIZE)
+    return embedder.embed(texts)
 
 
 def file_chunks_delete(*, file_ids: Iterable[uuid.UUID]) -> None:

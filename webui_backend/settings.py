@@ -359,6 +359,15 @@ RAG_EMBEDDING_RETRIES = env_int("RAG_EMBEDDING_RETRIES", default=2, minimum=0)
 # CPU threads the local model uses per process (1: a query never takes every core of a busy
 # server; a dedicated indexing worker may use more).
 RAG_EMBEDDING_THREADS = env_int("RAG_EMBEDDING_THREADS", default=1, minimum=1)
+# The local model's runtime: "onnx" (ONNX Runtime; the model exported once into DATA_DIR/models)
+# or "torch" (sentence-transformers). Same vectors. Threads of an indexing run (a worker's, or
+# the embedded server's job threads): 0 = every core; set cores / processes with prefork.
+RAG_EMBEDDING_RUNTIME = env_choice(
+    "RAG_EMBEDDING_RUNTIME", default="onnx", choices={"onnx", "torch"}
+)
+RAG_INDEXING_THREADS = env_int("RAG_INDEXING_THREADS", default=0, minimum=0)
+# Where the exported ONNX models are cached (several data dirs may share one).
+RAG_MODEL_CACHE_DIR = Path(env_str("RAG_MODEL_CACHE_DIR") or DATA_DIR / "models").resolve()
 # Chunks, in tokens of the embedding model's tokenizer (MiniLM reads 256, two are [CLS]/[SEP]).
 CHUNK_SIZE = env_int("CHUNK_SIZE", default=250, minimum=16)
 CHUNK_OVERLAP = env_int("CHUNK_OVERLAP", default=30, minimum=0)
