@@ -13,7 +13,7 @@ from django.utils import timezone
 from knowledge.models import File
 from retrieval.backends import index_current
 from retrieval.batching import embed_batched
-from retrieval.chunking import chunks_of_pages
+from retrieval.chunking import PieceOfText, chunks_of_sections, heading_line
 from retrieval.embedders import Embedder, LocalEmbedder, embedder_current
 from retrieval.errors import EmbeddingUnavailable, IndexingFailed
 from retrieval.models import Chunk, FileIndex
@@ -34,6 +34,9 @@ __all__ = [
 class Page:
     text: str
     page: int | None = None  # 1-based page number (PDF), None for other formats
+    title: str = ""  # the document's title (HTML <title>, Markdown's first # heading)
+    # (character offset, heading path) where each section of the text starts (HTML, Markdown)
+    sections: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
 
 class IndexingCancelled(Exception):
@@ -56,12 +59,22 @@ def file_index(
     """
     embedder = embedder_current()
     size = max(16, min(settings.CHUNK_SIZE, embedder.max_tokens - 2))
-    pieces = chunks_of_pages(
-        pages=[(p.text or "", p.page) for p in pages],
-        offsets=embedder.offsets,
-        size=size,
-        overlap=min(settings.CHUNK_OVERLAP, size // 2),
-    )
+    overlap = min(settings.CHUNK_OVERLAP, size // 2)
+    pieces: list[PieceOfText] = []
+    contents: list[str] = []  # what is embedded and indexed: the heading line, then the text
+    for p in pages:
+        for piece in chunks_of_sections(
+            text=p.text or "",
+            page=p.page,
+            title=p.title,
+            sections=p.sections,
+            offsets=embedder.offsets,
+            size=size,
+            overlap=overlap,
+        ):
+            line = heading_line(p.title, piece.headings, piece.text)
+            pieces.append(piece)
+            contents.append(f"{line}\n\n{piece.text}" if line else piece.text)
     if not pieces:
         raise IndexingFailed("The file has no text to index.")
     total = len(pieces)
@@ -70,7 +83,7 @@ def file_index(
     for start in range(0, total, batch):
         if cancelled is not None and cancelled():
             raise IndexingCancelled()
-        parts.append(_embed(embedder, [p.text for p in pieces[start : start + batch]]))
+        parts.append(_embed(embedder, contents[start : start + batch]))
         if progress is not None:
             progress(min(start + batch, total), total)
     if cancelled is not None and cancelled():
@@ -89,7 +102,8 @@ def file_index(
             page=piece.page,
             char_start=piece.char_start,
             char_end=piece.char_end,
-            content=piece.text,
+            content=contents[i],
+            headings=list(piece.headings),
             embedding=vectors[i],
         )
         for i, piece in enumerate(pieces)

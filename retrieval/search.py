@@ -50,6 +50,7 @@ class Hit:
     knowledge_id: uuid.UUID | None
     page: int | None
     chunk_index: int
+    headings: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """As ``/api/retrieval/query`` shows a result (and completions their ``sources``)."""
@@ -62,6 +63,7 @@ class Hit:
                 "knowledge_id": str(self.knowledge_id) if self.knowledge_id else None,
                 "page": self.page,
                 "chunk_index": self.chunk_index,
+                "headings": list(self.headings),
             },
         }
 
@@ -228,7 +230,7 @@ def scope_search(
     chunks = (
         Chunk.objects.filter(pk__in=[cid for cid, _ in ranked])
         .select_related("file")
-        .only("id", "content", "page", "chunk_index", "file_id", "file__filename")
+        .only("id", "content", "page", "chunk_index", "headings", "file_id", "file__filename")
     )
     by_id = {c.pk: c for c in chunks}
     hits = [
@@ -240,6 +242,7 @@ def scope_search(
             knowledge_id=scope.get(by_id[cid].file_id),
             page=by_id[cid].page,
             chunk_index=by_id[cid].chunk_index,
+            headings=tuple(by_id[cid].headings or ()),
         )
         for cid, score in ranked
         if cid in by_id  # a chunk replaced meanwhile is left out
