@@ -120,11 +120,16 @@ def quality(args: argparse.Namespace) -> None:
             for f in args.floors
         ]
         knobs_of = ("RRF_K", "LEXICAL_WEIGHT", "CANDIDATES_MIN", "LEXICAL_MIN_RELATIVE")
-        defaults = {name: getattr(search, name) for name in (*knobs_of, "CANDIDATES_PER_RESULT")}
+        from django.conf import settings
+
+        def owner(name: str):  # type: ignore[no-untyped-def]
+            return (settings, f"RAG_{name}") if name.startswith("LEXICAL") else (search, name)
+
+        defaults = {name: getattr(*owner(name)) for name in (*knobs_of, "CANDIDATES_PER_RESULT")}
         for label, mode_name, knobs in runs:
             if mode_name == "hybrid":
                 for name, value in zip(knobs_of, knobs, strict=True):
-                    setattr(search, name, value)
+                    setattr(*owner(name), value)
                 search.CANDIDATES_PER_RESULT = 1
             ranks = []
             for (query, answer), vector in zip(QUERIES, vectors, strict=True):
@@ -151,7 +156,7 @@ def quality(args: argparse.Namespace) -> None:
                 f"{recall(ranks[half:]):>15.3f}"
             )
         for name, value in defaults.items():
-            setattr(search, name, value)
+            setattr(*owner(name), value)
     finally:
         user.delete()
 

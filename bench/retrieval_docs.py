@@ -26,8 +26,10 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,9 +72,9 @@ async def wait_all_indexed(client: httpx.AsyncClient, knowledge_id: str, timeout
         await asyncio.sleep(0.5)
 
 
-async def run(base_url: str, pid: int, args: argparse.Namespace) -> dict:
+async def ingest(base_url: str, args: argparse.Namespace) -> dict:
+    """Sign up, upload every page, add them to a collection, wait until all are indexed."""
     corpus = load(args.set)
-    questions = corpus["questions"]
     async with httpx.AsyncClient(base_url=base_url, timeout=600) as client:
         _, token = await signup(client)
         client.headers["Authorization"] = f"Bearer {token}"
@@ -82,9 +84,8 @@ async def run(base_url: str, pid: int, args: argparse.Namespace) -> dict:
         await client.post(f"/api/knowledge/{warm}/file/add", json={"file_id": up.json()["id"]})
         await wait_all_indexed(client, warm, 600)
 
-        knowledge_id = (await client.post("/api/knowledge/create", json={"name": "docs"})).json()[
-            "id"
-        ]
+        created = await client.post("/api/knowledge/create", json={"name": "docs"})
+        knowledge_id = created.json()["id"]
         names = corpus["documents"]
         doc_of_file: dict[str, str] = {}
         queue = iter(names)
@@ -116,31 +117,42 @@ async def run(base_url: str, pid: int, args: argparse.Namespace) -> dict:
             response.raise_for_status()
         body = await wait_all_indexed(client, knowledge_id, args.timeout)
         indexed_s = time.perf_counter() - started
-        failed = [f["filename"] for f in body["files"] if f["status"] == "failed"]
+    return {
+        "token": token,
+        "knowledge_id": knowledge_id,
+        "doc_of_file": doc_of_file,
+        "questions": corpus["questions"],
+        "documents": len(names),
+        "failed": [f["filename"] for f in body["files"] if f["status"] == "failed"],
+        "uploaded_s": uploaded_s,
+        "indexed_s": indexed_s,
+    }
 
-        ranks: list[int | None] = []
-        times: list[float] = []
-        for q in questions:
+
+async def ask(base_url: str, pid: int, ingested: dict) -> dict:
+    """Every question once; the rank of the first chunk from a labelled page."""
+    headers = {"Authorization": f"Bearer {ingested['token']}"}
+    ranks: list[int | None] = []
+    times: list[float] = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=600, headers=headers) as client:
+        for q in ingested["questions"]:
             started = time.perf_counter()
             response = await client.post(
                 "/api/retrieval/query",
-                json={"query": q["question"], "knowledge_ids": [knowledge_id], "top_k": 10},
+                json={
+                    "query": q["question"],
+                    "knowledge_ids": [ingested["knowledge_id"]],
+                    "top_k": 10,
+                },
             )
             times.append((time.perf_counter() - started) * 1000)
             response.raise_for_status()
-            docs = [doc_of_file.get(r["metadata"]["file_id"]) for r in response.json()["results"]]
-            rank = next((i + 1 for i, d in enumerate(docs) if d in q["labels"]), None)
-            ranks.append(rank)
-        return {
-            "questions": questions,
-            "ranks": ranks,
-            "documents": len(names),
-            "failed": failed,
-            "uploaded_s": uploaded_s,
-            "indexed_s": indexed_s,
-            "query_ms": times,
-            "rss_mib": rss_mib(pid),
-        }
+            docs = [
+                ingested["doc_of_file"].get(r["metadata"]["file_id"])
+                for r in response.json()["results"]
+            ]
+            ranks.append(next((i + 1 for i, d in enumerate(docs) if d in q["labels"]), None))
+    return {**ingested, "ranks": ranks, "query_ms": times, "rss_mib": rss_mib(pid)}
 
 
 def report(result: dict, label: str) -> None:
@@ -180,16 +192,40 @@ def main() -> None:
     parser.add_argument("--one-by-one", action="store_true", help="file/add per file")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--env", action="append", default=[], help="NAME=value for the server")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME=value[,NAME=value]: ask the questions again on a server with these settings "
+        "(the same index: query-time settings only)",
+    )
     parser.add_argument("--json", type=Path, help="write the ranks and timings here")
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.env)
     print(f"mode: {mode()}; load average: {loadavg()}; server env: {extra or 'defaults'}")
-    with running_server({**BENCH_ENV, **extra}, startup_timeout=120) as server:
-        result = asyncio.run(run(server.base_url, server.pid, args))
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-docs-"))
+    results = {}
+    try:
+        with running_server({**BENCH_ENV, **extra}, startup_timeout=120, data_dir=data_dir) as s:
+            ingested = asyncio.run(ingest(s.base_url, args))
+            results[" ".join(args.env) or "as configured"] = asyncio.run(
+                ask(s.base_url, s.pid, ingested)
+            )
+        for variant in args.variant:
+            env = dict(item.split("=", 1) for item in variant.split(","))
+            with running_server(
+                {**BENCH_ENV, **extra, **env}, startup_timeout=120, data_dir=data_dir
+            ) as s:
+                results[variant] = asyncio.run(ask(s.base_url, s.pid, ingested))
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
     print(f"load average at the end: {loadavg()}")
-    report(result, " ".join(args.env) or "as configured")
+    for label, result in results.items():
+        report(result, label)
     if args.json:
-        args.json.write_text(json.dumps(result))
+        for result in results.values():
+            result.pop("token", None)
+        args.json.write_text(json.dumps(results))
 
 
 if __name__ == "__main__":

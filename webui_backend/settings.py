@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from webui_backend.env import (
     env_bool,
     env_choice,
+    env_float,
     env_int,
     env_list,
     env_rate,
@@ -366,6 +367,14 @@ RAG_EMBEDDING_RUNTIME = env_choice(
     "RAG_EMBEDDING_RUNTIME", default="onnx", choices={"onnx", "torch"}
 )
 RAG_INDEXING_THREADS = env_int("RAG_INDEXING_THREADS", default=0, minimum=0)
+# Hybrid search (retrieval/search.py, tuned on bench/docs_set.py): the lexical ranking's weight
+# in the fusion, the share of the best lexical score under which lexical candidates are left
+# out; documents ranked by their best chunk plus this share of their other candidates' scores,
+# each giving the results this many chunks before the remaining ones (0: plain chunk ranking).
+RAG_LEXICAL_WEIGHT = env_float("RAG_LEXICAL_WEIGHT", default=0.5, minimum=0.0)
+RAG_LEXICAL_MIN_RELATIVE = env_float("RAG_LEXICAL_MIN_RELATIVE", default=0.5, minimum=0.0)
+RAG_DOCUMENT_SUM_WEIGHT = env_float("RAG_DOCUMENT_SUM_WEIGHT", default=0.1, minimum=0.0)
+RAG_CHUNKS_PER_DOCUMENT = env_int("RAG_CHUNKS_PER_DOCUMENT", default=1, minimum=0)
 # Where the exported ONNX models are cached (several data dirs may share one).
 RAG_MODEL_CACHE_DIR = Path(env_str("RAG_MODEL_CACHE_DIR") or DATA_DIR / "models").resolve()
 # Chunks, in tokens of the embedding model's tokenizer (MiniLM reads 256, two are [CLS]/[SEP]).
