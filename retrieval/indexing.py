@@ -72,7 +72,11 @@ def file_index(
             size=size,
             overlap=overlap,
         ):
-            line = heading_line(p.title, piece.headings, piece.text)
+            line = (
+                heading_line(p.title, piece.headings, piece.text)
+                if settings.RAG_CHUNK_HEADINGS
+                else ""
+            )
             pieces.append(piece)
             contents.append(f"{line}\n\n{piece.text}" if line else piece.text)
     if not pieces:

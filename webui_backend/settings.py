@@ -380,6 +380,9 @@ RAG_MODEL_CACHE_DIR = Path(env_str("RAG_MODEL_CACHE_DIR") or DATA_DIR / "models"
 # Chunks, in tokens of the embedding model's tokenizer (MiniLM reads 256, two are [CLS]/[SEP]).
 CHUNK_SIZE = env_int("CHUNK_SIZE", default=250, minimum=16)
 CHUNK_OVERLAP = env_int("CHUNK_OVERLAP", default=30, minimum=0)
+# Put the heading line (title, section, subsection) before each chunk of HTML and Markdown
+# (embedded and indexed with it); off: the chunk's text alone (bench/ measures both).
+RAG_CHUNK_HEADINGS = env_bool("RAG_CHUNK_HEADINGS", default=True)
 # Embedded default: megabytes of vectors each process keeps in memory (least recently used out).
 RAG_VECTOR_CACHE_MB = env_int("RAG_VECTOR_CACHE_MB", default=512, minimum=1)
 # pgvector: scopes of at most this many chunks are scanned exactly, larger ones use HNSW.
