@@ -142,6 +142,9 @@ def session(folder: Path, threads: int) -> Any:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads sleep instead of spinning: the cores are shared (web, worker,
+        # database); a spinning pool burns them between batches and queries.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         started = time.monotonic()
         found = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         logger.info(
