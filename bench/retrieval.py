@@ -120,11 +120,16 @@ def quality(args: argparse.Namespace) -> None:
             for f in args.floors
         ]
         knobs_of = ("RRF_K", "LEXICAL_WEIGHT", "CANDIDATES_MIN", "LEXICAL_MIN_RELATIVE")
-        defaults = {name: getattr(search, name) for name in (*knobs_of, "CANDIDATES_PER_RESULT")}
+        from django.conf import settings
+
+        def owner(name: str):  # type: ignore[no-untyped-def]
+            return (settings, f"RAG_{name}") if name.startswith("LEXICAL") else (search, name)
+
+        defaults = {name: getattr(*owner(name)) for name in (*knobs_of, "CANDIDATES_PER_RESULT")}
         for label, mode_name, knobs in runs:
             if mode_name == "hybrid":
                 for name, value in zip(knobs_of, knobs, strict=True):
-                    setattr(search, name, value)
+                    setattr(*owner(name), value)
                 search.CANDIDATES_PER_RESULT = 1
             ranks = []
             for (query, answer), vector in zip(QUERIES, vectors, strict=True):
@@ -151,7 +156,7 @@ def quality(args: argparse.Namespace) -> None:
                 f"{recall(ranks[half:]):>15.3f}"
             )
         for name, value in defaults.items():
-            setattr(search, name, value)
+            setattr(*owner(name), value)
     finally:
         user.delete()
 
@@ -347,6 +352,9 @@ def scale(args: argparse.Namespace) -> None:
 
 
 def throughput(args: argparse.Namespace) -> None:
+    """Chunks embedded per second and one query's embedding time, for each runtime and thread
+    count, measured in alternation (rounds of the same chunks) so that a busy machine's load
+    falls on every variant alike."""
     from django.conf import settings
     from retrieval_set import DOCUMENTS
 
@@ -361,30 +369,41 @@ def throughput(args: argparse.Namespace) -> None:
         size=settings.CHUNK_SIZE,
         overlap=settings.CHUNK_OVERLAP,
     )[: args.count]
-    tokens = statistics.mean(len(minilm_offsets(p.text)) for p in pieces)
-    embedder = LocalEmbedder("all-MiniLM-L6-v2", settings.RAG_EMBEDDING_BATCH_SIZE)
-    started = time.perf_counter()
-    embedder.embed(["warm up"])
-    print(f"model load: {time.perf_counter() - started:.1f} s")
-    import torch
-
-    for threads in sorted({1, os.cpu_count() or 1}):
-        torch.set_num_threads(threads)
-        started = time.perf_counter()
-        embedder.embed([p.text for p in pieces])
-        elapsed = time.perf_counter() - started
-        print(
-            f"{len(pieces)} chunks of {tokens:.0f} tokens on average, torch threads {threads}: "
-            f"{len(pieces) / elapsed:.1f} chunks/s"
+    texts = [p.text for p in pieces]
+    tokens = statistics.mean(len(minilm_offsets(t)) for t in texts)
+    cores = os.cpu_count() or 1
+    variants = {
+        f"{runtime}, {threads} thread{'s' if threads > 1 else ''}": LocalEmbedder(
+            "all-MiniLM-L6-v2", settings.RAG_EMBEDDING_BATCH_SIZE, threads=threads, runtime=runtime
         )
-        times = []
-        for _ in range(50):
+        for runtime in args.runtimes
+        for threads in sorted({1, cores})
+    }
+    for name, embedder in variants.items():
+        started = time.perf_counter()
+        embedder.embed(["warm up"])
+        print(f"{name}: load {time.perf_counter() - started:.1f} s")
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    queries: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, embedder in variants.items():
+            if embedder.runtime == "torch":
+                import torch
+
+                torch.set_num_threads(embedder.threads)
             started = time.perf_counter()
-            embedder.embed(["How do I work remotely on the company network?"])
-            times.append((time.perf_counter() - started) * 1000)
+            embedder.embed(texts)
+            rates[name].append(len(texts) / (time.perf_counter() - started))
+            for _ in range(10):
+                started = time.perf_counter()
+                embedder.embed(["How do I work remotely on the company network?"])
+                queries[name].append((time.perf_counter() - started) * 1000)
+    print(f"{len(texts)} chunks of {tokens:.0f} tokens on average, {args.rounds} rounds")
+    print(f"{'variant':<22} {'chunks/s median':>16} {'best':>7} {'query p50 ms':>13} {'p99':>7}")
+    for name in variants:
         print(
-            f"one query embedding, torch threads {threads}: p50 {percentile(times, 50):.1f} ms, "
-            f"p99 {percentile(times, 99):.1f} ms"
+            f"{name:<22} {statistics.median(rates[name]):>16.1f} {max(rates[name]):>7.1f} "
+            f"{percentile(queries[name], 50):>13.1f} {percentile(queries[name], 99):>7.1f}"
         )
     print(f"load average at the end: {loadavg()}")
 
@@ -468,7 +487,11 @@ def main() -> None:
     s.add_argument("--vectors", choices=["clustered", "uniform"], default="clustered")
     s.add_argument("--queries", type=int, default=200)
     t = sub.add_parser("throughput")
-    t.add_argument("--count", type=int, default=256)
+    t.add_argument("--count", type=int, default=128)
+    t.add_argument("--rounds", type=int, default=3)
+    t.add_argument(
+        "--runtimes", type=lambda t: t.split(","), default=["torch", "onnx"], help="torch,onnx"
+    )
     sub.add_parser("memory")
     args = parser.parse_args()
     print(f"mode: {mode()}; load average: {loadavg()}")

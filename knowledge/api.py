@@ -1,4 +1,5 @@
 import unicodedata
+from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
@@ -378,6 +379,41 @@ class KnowledgeFileAddApi(APIView):
         data.is_valid(raise_exception=True)
         file = selectors.file_get_owned(file_id=data.validated_data["file_id"], user=request.user)
         services.knowledge_file_add(knowledge=knowledge, file=file)
+        return knowledge_detail(knowledge)
+
+
+FILES_BATCH_MAX = 1000
+
+
+class KnowledgeFilesBatchAddApi(APIView):
+    class InputSerializer(serializers.ListSerializer):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(
+                child=KnowledgeFileInputSerializer(),
+                min_length=1,
+                max_length=FILES_BATCH_MAX,
+                **kwargs,
+            )
+
+    @extend_schema(
+        request=KnowledgeFileInputSerializer(many=True),
+        responses={200: KnowledgeDetailOutputSerializer},
+        summary="Add many files of mine to my collection at once and index them",
+        description=(
+            "The body is a list of `{file_id}` (1 to 1000), as Open WebUI's. All or nothing: an "
+            "id that is not one of my files is a 404 naming it and nothing is added. Files "
+            "already in the collection stay as they are; the others are queued, each indexed on "
+            "its own (one that fails does not hold up the rest). The answer has `progress`."
+        ),
+    )
+    def post(self, request: Request, knowledge_id: str) -> Response:
+        knowledge = selectors.knowledge_get_writable(knowledge_id=knowledge_id, user=request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        files = selectors.files_get_owned(
+            file_ids=[item["file_id"] for item in data.validated_data], user=request.user
+        )
+        services.knowledge_files_add(knowledge=knowledge, files=files)
         return knowledge_detail(knowledge)
 
 

@@ -10,6 +10,7 @@ import codecs
 import io
 import logging
 import os
+import re
 import struct
 import time
 import unicodedata
@@ -339,9 +340,15 @@ def _docx(data: bytes, budget: _Budget) -> list[Page]:
 
 
 class _HTMLText(HTMLParser):
-    """Visible text of an HTML document: no script, style or template, blocks on new lines."""
+    """Visible text of an HTML document, with its structure: no script, style or template;
+    navigation (``nav``, ``aside``, ``role="navigation"`` and the like) left out, and only the
+    main content when the page marks it (``main``, ``article``, ``role="main"``); blocks on new
+    lines, paragraphs apart, ``pre`` blocks verbatim; each ``h1``-``h6`` starts a section."""
 
     SKIP = frozenset({"script", "style", "noscript", "template", "head", "svg", "iframe"})
+    CHROME = frozenset({"nav", "aside", "footer"})
+    CHROME_ROLES = frozenset({"navigation", "search", "banner", "contentinfo", "complementary"})
+    HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
     BLOCK = frozenset(
         {
             "address",
@@ -357,12 +364,6 @@ class _HTMLText(HTMLParser):
             "figure",
             "footer",
             "form",
-            "h1",
-            "h2",
-            "h3",
-            "h4",
-            "h5",
-            "h6",
             "header",
             "hr",
             "li",
@@ -370,50 +371,192 @@ class _HTMLText(HTMLParser):
             "nav",
             "ol",
             "p",
-            "pre",
             "section",
             "table",
             "td",
             "th",
             "tr",
             "ul",
-            "title",
         }
     )
+    PARAGRAPH = frozenset({"p", "pre", "table", "ul", "ol", "dl", "blockquote", "section"})
 
-    def __init__(self, budget: _Budget) -> None:
+    def __init__(self, budget: _Budget, *, main_only: bool) -> None:
         super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skipping = 0
         self.budget = budget
+        self.main_only = main_only
+        self.lines: list[str] = []  # finished lines; "" is a paragraph break
+        self.line: list[str] = []
+        self.skipping: list[tuple[str, int]] = []  # (tag, nesting) of a left-out element
+        self.main: list[tuple[str, int]] = []  # (tag, nesting) of the main element, once open
+        self.pre = 0
+        self.title: list[str] = []
+        self.in_title = False
+        self.heading: list[str] | None = None
+        self.heading_level = 0
+        self.sections: list[tuple[int, int, str]] = []  # (line number, level, heading)
+
+    # -- the element stack, kept by tag name and nesting (HTML in the wild is not balanced)
+
+    def _track(self, stack: list[tuple[str, int]], tag: str, delta: int) -> None:
+        if stack and stack[-1][0] == tag:
+            name, depth = stack[-1]
+            stack[-1] = (name, depth + delta)
+            if stack[-1][1] <= 0:
+                stack.pop()
+
+    def _visible(self) -> bool:
+        return not self.skipping and (self.main or not self.main_only)
+
+    def _break(self, paragraph: bool = False) -> None:
+        text = " ".join("".join(self.line).split()) if not self.pre else "".join(self.line)
+        self.line = []
+        if text.strip():
+            self.lines.append(text)
+        if paragraph and self.lines and self.lines[-1] != "":
+            self.lines.append("")
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIP:
-            self.skipping += 1
+        if tag == "title":
+            self.in_title = True
+        attributes = dict(attrs)
+        if self.skipping:
+            self._track(self.skipping, tag, 1)
+            return
+        if tag in self.SKIP or tag in self.CHROME or attributes.get("role") in self.CHROME_ROLES:
+            self.skipping.append((tag, 1))
+            return
+        if self.main:
+            self._track(self.main, tag, 1)
+        elif tag in ("main", "article") or attributes.get("role") == "main":
+            self.main.append((tag, 1))
+        if not self._visible():
+            return
+        if tag in self.HEADINGS:
+            self._break(paragraph=True)
+            self.heading, self.heading_level = [], self.HEADINGS[tag]
+        elif tag == "pre":
+            self._break(paragraph=True)
+            self.pre += 1
         elif tag in self.BLOCK:
-            self.parts.append("\n")
+            self._break(paragraph=tag in self.PARAGRAPH)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self.skipping = max(0, self.skipping - 1)
+        if tag == "title":
+            self.in_title = False
+        if self.skipping:
+            self._track(self.skipping, tag, -1)
+            return
+        visible = self._visible()
+        if self.main:
+            self._track(self.main, tag, -1)
+        if not visible:
+            return
+        if tag in self.HEADINGS and self.heading is not None:
+            text = " ".join("".join(self.heading).replace("\u00b6", "").split())
+            self._break(paragraph=True)
+            if text:
+                self.sections.append((len(self.lines), self.heading_level, text))
+                self.lines.append(text)
+                self.lines.append("")
+            self.heading = None
+        elif tag == "pre":
+            self._break(paragraph=True)
+            self.pre = max(0, self.pre - 1)
         elif tag in self.BLOCK:
-            self.parts.append("\n")
+            self._break(paragraph=tag in self.PARAGRAPH)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("br", "hr") and self._visible() and not self.skipping:
+            self._break()
 
     def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.parts.append(data)
-            self.budget.check(len(data))
+        if self.in_title:
+            self.title.append(data)
+            return
+        if not self._visible() or data == "\u00b6":  # a heading's permalink sign
+            return
+        self.budget.check(len(data))
+        if self.heading is not None:
+            self.heading.append(data)
+        elif self.pre:
+            parts = data.split("\n")
+            for part in parts[:-1]:
+                self.line.append(part)
+                self._break()
+            self.line.append(parts[-1])
+        else:
+            self.line.append(data)
 
-    def text(self) -> str:
-        lines = (" ".join(line.split()) for line in "".join(self.parts).splitlines())
-        return "\n".join(line for line in lines if line)
+    def page(self) -> Page:
+        self._break()
+        while self.lines and self.lines[-1] == "":
+            self.lines.pop()
+        title = " ".join("".join(self.title).split())
+        offsets, text_parts, position = [], [], 0
+        for line in self.lines:
+            offsets.append(position)
+            text_parts.append(line)
+            position += len(line) + 1
+        text = "\n".join(text_parts)
+        return Page(text=text, title=title, sections=_section_paths(title, self.sections, offsets))
+
+
+def _section_paths(
+    title: str, headings: list[tuple[int, int, str]], offsets: list[int]
+) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """(character offset, heading path) of each section: the headings above it, outermost
+    first; the page's first top-level heading is left out when the title already says it."""
+    out: list[tuple[int, tuple[str, ...]]] = []
+    stack: list[tuple[int, str]] = []
+    for line, level, text in headings:
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, text))
+        path = [t for _, t in stack]
+        if title and path and path[0].lower() in title.lower():
+            path = path[1:]
+        out.append((offsets[line] if line < len(offsets) else 0, tuple(path)))
+    return tuple(out)
+
+
+_MAIN = re.compile(r"<main\b|<article\b|role=[\"']?main\b", re.IGNORECASE)
 
 
 def _html(data: bytes, budget: _Budget) -> list[Page]:
-    parser = _HTMLText(budget)
-    parser.feed(text_decode(data))
+    html = text_decode(data)
+    parser = _HTMLText(budget, main_only=bool(_MAIN.search(html)))
+    parser.feed(html)
     parser.close()
-    return [Page(text=_clean(parser.text()))]
+    page = parser.page()
+    if not page.text.strip() and parser.main_only:  # a main element that holds nothing
+        parser = _HTMLText(budget, main_only=False)
+        parser.feed(html)
+        parser.close()
+        page = parser.page()
+    return [Page(text=_clean(page.text), title=page.title, sections=page.sections)]
+
+
+_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+_MD_FENCE = re.compile(r"^[ \t]*(```|~~~)")
+
+
+def _markdown(data: bytes, budget: _Budget) -> list[Page]:
+    """Markdown's text as it is, its ``#`` headings (outside code fences) starting sections."""
+    text = _clean(text_decode(data))
+    budget.check(len(text))
+    headings: list[tuple[int, int, str]] = []
+    offsets: list[int] = []
+    position, fenced = 0, False
+    for number, line in enumerate(text.split("\n")):
+        offsets.append(position)
+        position += len(line) + 1
+        if _MD_FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and (match := _MD_HEADING.match(line)):
+            headings.append((number, len(match.group(1)), match.group(2).strip()))
+    title = headings[0][2] if headings and headings[0][1] == 1 else ""
+    return [Page(text=text, title=title, sections=_section_paths(title, headings, offsets))]
 
 
 def _text(data: bytes, budget: _Budget) -> list[Page]:
@@ -427,7 +570,7 @@ EXTRACTORS: dict[str, Callable[[bytes, _Budget], list[Page]]] = {
     DOCX: _docx,
     HTML: _html,
     TEXT: _text,
-    MARKDOWN: _text,
+    MARKDOWN: _markdown,
     CSV: _text,
     JSON: _text,
 }

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 State = ProcessingJob.State
 RUNNING = (State.EXTRACTING, State.EMBEDDING)
 PROGRESS_PUBLISH_INTERVAL = 0.5  # seconds between two progress events of one job
+FILE_PROCESS_TASK = "knowledge.tasks.file_process_task"  # the Celery task that runs job_run
 
 
 def transient_errors() -> tuple[type[BaseException], ...]:
@@ -97,6 +98,96 @@ def job_event(job: ProcessingJob, *, user_id: object) -> None:
 
 def _file_status(job: ProcessingJob, state: str, error: str = "") -> None:
     File.objects.filter(pk=job.file_id).update(status=state, error=error, updated_at=timezone.now())
+    knowledge_progress_after_commit(file_id=job.file_id, user_id=job.file.user_id)
+
+
+# A file's status as the collection's progress counts it.
+PROGRESS_BUCKETS = {
+    State.QUEUED: "queued",
+    State.EXTRACTING: "indexing",
+    State.EMBEDDING: "indexing",
+    State.INDEXED: "indexed",
+    State.FAILED: "failed",
+    State.CANCELLED: "cancelled",
+}
+
+
+def progress_of(statuses: Sequence[str]) -> dict[str, int]:
+    """{total, queued, indexing, indexed, failed, cancelled} of files with these statuses (a
+    file never processed counts in ``total`` only)."""
+    counts = dict.fromkeys(("queued", "indexing", "indexed", "failed", "cancelled"), 0)
+    for status in statuses:
+        bucket = PROGRESS_BUCKETS.get(status)  # type: ignore[call-overload]
+        if bucket is not None:
+            counts[bucket] += 1
+    return {"total": len(statuses), **counts}
+
+
+def knowledge_progress_publish(*, file_ids: Sequence[object], user_id: object) -> None:
+    """Send each collection holding one of the files its progress summary
+    (``knowledge:progress``), counted now from committed rows (called after the commit).
+
+    Counting and sending happen under one lock per process, so this process's events leave in
+    the order they were counted: files done never go down from one event to the next, and the
+    last event a collection gets tells its true state, whatever order concurrent jobs committed
+    in. (Jobs on several worker processes each send snapshots; the latest counts win.)"""
+    from knowledge.models import KnowledgeFile
+
+    with _progress_lock:
+        rows = KnowledgeFile.objects.filter(
+            knowledge__in=KnowledgeFile.objects.filter(file_id__in=file_ids).values("knowledge_id")
+        ).values_list("knowledge_id", "file__status")
+        by_knowledge: dict[object, list[str]] = {}
+        for knowledge_id, status in rows:
+            by_knowledge.setdefault(knowledge_id, []).append(status)
+        for knowledge_id, statuses in by_knowledge.items():
+            publish(
+                user_room(user_id),
+                "knowledge:progress",
+                {"knowledge_id": str(knowledge_id), **progress_of(statuses)},
+            )
+
+
+_progress_lock = threading.Lock()
+
+
+_gathering = threading.local()
+
+
+def knowledge_progress_after_commit(*, file_id: object, user_id: object) -> None:
+    """Publish the progress of the file's collections once the transaction commits (inside
+    ``progress_gathered()``: once for all the files it gathers)."""
+    gathered = getattr(_gathering, "files", None)
+    if gathered is not None:
+        gathered.setdefault(user_id, set()).add(file_id)
+        return
+    _publish_after_commit([file_id], user_id)
+
+
+def _publish_after_commit(file_ids: Sequence[object], user_id: object) -> None:
+    def send() -> None:
+        try:
+            knowledge_progress_publish(file_ids=file_ids, user_id=user_id)
+        except Exception:  # the state change it reports has happened; never undo it
+            logger.exception("could not publish the progress of files %s", file_ids)
+
+    transaction.on_commit(send)
+
+
+@contextlib.contextmanager
+def progress_gathered() -> Iterator[None]:
+    """One progress event per collection for every file changed inside (a batch add)."""
+    if getattr(_gathering, "files", None) is not None:
+        yield
+        return
+    _gathering.files = {}
+    try:
+        yield
+        gathered = _gathering.files
+    finally:
+        _gathering.files = None
+    for user_id, file_ids in gathered.items():
+        _publish_after_commit(sorted(file_ids, key=str), user_id)
 
 
 def job_end(job: ProcessingJob, state: str, error: str = "", *, rows: Any = None) -> bool:
@@ -370,9 +461,8 @@ def job_dispatch(job_id: str) -> None:
     if celery_app.conf.task_always_eager:
         _thread_pool().submit(_in_thread, lambda: _run_with_retries(job_id))
         return
-    from knowledge.tasks import file_process_task
-
-    file_process_task.delay(job_id)
+    # By name: tasks call this module, never the reverse (knowledge.tasks imports processing).
+    celery_app.send_task(FILE_PROCESS_TASK, args=[job_id])
 
 
 # --- The reaper -----------------------------------------------------------------------------

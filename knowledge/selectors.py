@@ -59,6 +59,22 @@ def file_get_owned(*, file_id: object, user: User) -> File:
     return _get(File.objects.filter(user=user), file_id, FileNotFound)
 
 
+def files_get_owned(*, file_ids: Sequence[object], user: User) -> list[File]:
+    """The user's own files of these ids, in the order given (repeats once), or
+    ``FileNotFound`` naming the first id that is malformed, missing or someone else's."""
+    keys: list[uuid.UUID] = []
+    for file_id in file_ids:
+        try:
+            keys.append(uuid.UUID(str(file_id)))
+        except ValueError:
+            raise FileNotFound(f"File not found: {str(file_id)[:100]}.") from None
+    found = {file.pk: file for file in File.objects.filter(user=user, pk__in=keys)}
+    for key in keys:
+        if key not in found:
+            raise FileNotFound(f"File not found: {key}.")
+    return [found[key] for key in dict.fromkeys(keys)]
+
+
 def file_list_for_user(*, user: User) -> QuerySet[File]:
     """The user's own files, newest first (the ``file_list_order`` index)."""
     return File.objects.filter(user=user).order_by("-created_at", "-id")

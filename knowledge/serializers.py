@@ -85,8 +85,25 @@ class KnowledgeOutputSerializer(serializers.Serializer):
         return {"file_ids": file_ids}
 
 
+class KnowledgeProgressSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    queued = serializers.IntegerField()
+    indexing = serializers.IntegerField()
+    indexed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+
+
 class KnowledgeDetailOutputSerializer(KnowledgeOutputSerializer):
     files = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
+
+    @extend_schema_field(KnowledgeProgressSerializer)
+    def get_progress(self, knowledge: Knowledge) -> dict[str, int]:
+        """The files by processing state (as the ``knowledge:progress`` socket event)."""
+        from knowledge.processing import progress_of
+
+        return progress_of([file.status for file in self.context["files"]])
 
     @extend_schema_field(FileOutputSerializer(many=True))
     def get_files(self, knowledge: Knowledge) -> list[dict[str, Any]]:

@@ -12,7 +12,13 @@ from django.utils import timezone
 from knowledge.errors import EmptyFile, NoActiveJob
 from knowledge.extraction import SNIFF_BYTES, content_type_detect, filename_sanitize
 from knowledge.models import File, Knowledge, KnowledgeFile, ProcessingJob
-from knowledge.processing import job_dispatch, job_end, job_event
+from knowledge.processing import (
+    job_dispatch,
+    job_end,
+    job_event,
+    knowledge_progress_after_commit,
+    progress_gathered,
+)
 from knowledge.selectors import file_latest_job
 from users.models import User
 
@@ -147,6 +153,7 @@ def processing_job_queue(
         )
         file.status, file.error = job.state, ""
         job_event(job, user_id=file.user_id)
+        knowledge_progress_after_commit(file_id=file.pk, user_id=file.user_id)
         job_id = str(job.pk)
         transaction.on_commit(lambda: job_dispatch(job_id))
     return job
@@ -246,8 +253,18 @@ def knowledge_file_add(*, knowledge: Knowledge, file: File) -> bool:
         if created:
             knowledge.updated_at = timezone.now()  # the answer shows the collection as it is
             Knowledge.objects.filter(pk=knowledge.pk).update(updated_at=knowledge.updated_at)
+            knowledge_progress_after_commit(file_id=file.pk, user_id=file.user_id)
         processing_job_queue(file=file, knowledge=knowledge, force=False)
     return created
+
+
+def knowledge_files_add(*, knowledge: Knowledge, files: Sequence[File]) -> int:
+    """``knowledge_file_add`` for many files in one transaction (all or none), with one
+    progress event for the collection. Files already in it are left as they are; files not yet
+    indexed get a job each (they start after the commit, and each ends on its own: one that
+    fails does not hold up the others). Returns how many memberships are new."""
+    with transaction.atomic(), progress_gathered():
+        return sum(knowledge_file_add(knowledge=knowledge, file=file) for file in files)
 
 
 def file_process(*, file: File, knowledge: Knowledge | None = None) -> ProcessingJob:
@@ -273,5 +290,5 @@ def knowledge_file_remove(*, knowledge: Knowledge, file: File) -> bool:
 def knowledge_reindex(*, knowledge: Knowledge) -> list[ProcessingJob]:
     """Queue a fresh processing job for every file of the collection (active ones are kept)."""
     files: Iterable[File] = knowledge.files.all()
-    with transaction.atomic():
+    with transaction.atomic(), progress_gathered():
         return [processing_job_queue(file=file, knowledge=knowledge) for file in files]

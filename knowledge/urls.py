@@ -29,6 +29,11 @@ urlpatterns = [
         name="knowledge-file-add",
     ),
     path(
+        "knowledge/<str:knowledge_id>/files/batch/add",
+        api.KnowledgeFilesBatchAddApi.as_view(),
+        name="knowledge-files-batch-add",
+    ),
+    path(
         "knowledge/<str:knowledge_id>/file/remove",
         api.KnowledgeFileRemoveApi.as_view(),
         name="knowledge-file-remove",

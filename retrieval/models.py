@@ -42,6 +42,10 @@ class Chunk(models.Model):
     char_start = models.PositiveIntegerField()
     char_end = models.PositiveIntegerField()
     content = models.TextField()
+    # The section's heading path (HTML, Markdown), outermost first; null for older chunks.
+    # Nullable so that adding it is an ALTER TABLE on SQLite (a table rebuild would drop the
+    # FTS5 triggers).
+    headings = models.JSONField(null=True, blank=True)
     embedding = EmbeddingField()
 
     class Meta:

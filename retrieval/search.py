@@ -4,11 +4,13 @@ Scores are in [0, 1], higher is better:
 
 - vector only (``hybrid=False``): the cosine similarity of query and chunk, below 0 shown as 0;
 - hybrid (the default): weighted reciprocal rank fusion of the vector ranking (weight 1) and
-  the lexical ranking (weight LEXICAL_WEIGHT = 0.5; lexical candidates under half the best
-  lexical score left out), ``sum(weight / (RRF_K + rank))`` with RRF_K = 60, divided by its
-  maximum ``1.5 / (RRF_K + 1)``: 1.0 is a chunk ranked first by both, 0.67 one ranked first by
-  vectors only, 0.33 one ranked first by words only. The constants were chosen on bench/'s
-  labelled set (bench/README.md).
+  the lexical ranking (weight RAG_LEXICAL_WEIGHT, default 0.5; lexical candidates under
+  RAG_LEXICAL_MIN_RELATIVE of the best lexical score left out), ``sum(weight / (RRF_K +
+  rank))`` with RRF_K = 60, divided by its maximum ``(1 + weight) / (RRF_K + 1)``: 1.0 is a
+  chunk ranked first by both. Then documents are ranked (``_by_document``: a file's best chunk
+  plus a small share of its others) and each file gives the top results its best chunk before
+  any file gives a second. The constants were chosen on bench/'s labelled sets
+  (bench/README.md).
 """
 
 import uuid
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 
 from knowledge.errors import FileNotFound
 from knowledge.models import KnowledgeFile
@@ -28,11 +31,10 @@ from retrieval.models import Chunk, FileIndex
 from users.models import User
 
 RRF_K = 60
-# How much the lexical ranking counts against the vector ranking in the fusion.
-LEXICAL_WEIGHT = 0.5
-# Lexical candidates scoring below this share of the best lexical score are left out of the
-# fusion: a chunk that shares only a common word with the query is not evidence (bench/).
-LEXICAL_MIN_RELATIVE = 0.5
+# How much the lexical ranking counts against the vector ranking in the fusion, and the share
+# of the best lexical score under which a lexical candidate is left out (a chunk that shares
+# only a common word with the query is not evidence): settings RAG_LEXICAL_WEIGHT and
+# RAG_LEXICAL_MIN_RELATIVE, tuned on bench/ (bench/README.md).
 # Candidates each side brings to the fusion, per result asked for (at least CANDIDATES_MIN).
 CANDIDATES_PER_RESULT = 4
 CANDIDATES_MIN = 20
@@ -50,6 +52,7 @@ class Hit:
     knowledge_id: uuid.UUID | None
     page: int | None
     chunk_index: int
+    headings: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """As ``/api/retrieval/query`` shows a result (and completions their ``sources``)."""
@@ -62,6 +65,7 @@ class Hit:
                 "knowledge_id": str(self.knowledge_id) if self.knowledge_id else None,
                 "page": self.page,
                 "chunk_index": self.chunk_index,
+                "headings": list(self.headings),
             },
         }
 
@@ -134,7 +138,7 @@ def _fuse(rankings: Sequence[tuple[float, list[tuple[int, float]]]]) -> list[tup
     for weight, ranking in rankings:
         for rank, (chunk_id, _score) in enumerate(ranking, start=1):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank)
-    best = sum(weight for weight, _ in rankings) / (RRF_K + 1)
+    best = sum(weight for weight, _ in rankings) / (RRF_K + 1) or 1.0
     return sorted(((cid, s / best) for cid, s in fused.items()), key=lambda r: -r[1])
 
 
@@ -162,9 +166,39 @@ def ranked_chunks(
     by_vector = index.vector_search(model=model, vector=vector, files=files, limit=candidates)
     by_words = index.lexical_search(model=model, query=query, files=files, limit=candidates)
     if by_words and by_words[0][1] > 0:
-        floor = LEXICAL_MIN_RELATIVE * by_words[0][1]
+        floor = settings.RAG_LEXICAL_MIN_RELATIVE * by_words[0][1]
         by_words = [(cid, s) for cid, s in by_words if s >= floor]
-    return _fuse([(1.0, by_vector), (LEXICAL_WEIGHT, by_words)])[:limit]
+    fused = _fuse([(1.0, by_vector), (settings.RAG_LEXICAL_WEIGHT, by_words)])
+    if settings.RAG_CHUNKS_PER_DOCUMENT:
+        fused = _by_document(fused, Chunk.objects.filter(pk__in=[cid for cid, _ in fused]))
+    return fused[:limit]
+
+
+def _by_document(fused: list[tuple[int, float]], chunks: Any) -> list[tuple[int, float]]:
+    """Documents ranked, not only chunks: a file's evidence is its best chunk plus a small
+    share (RAG_DOCUMENT_SUM_WEIGHT) of its other candidates' scores; the results give each
+    file, best first, its RAG_CHUNKS_PER_DOCUMENT best chunks, then the remaining chunks by
+    score (so the top results are not five chunks of one page when other pages also match).
+    Scores stay the chunks' own, capped so that they never rise down the list."""
+    file_of = dict(chunks.values_list("id", "file_id"))
+    per_file: dict[Any, list[tuple[int, float]]] = {}
+    for cid, score in fused:
+        if cid in file_of:
+            per_file.setdefault(file_of[cid], []).append((cid, score))
+    weight = settings.RAG_DOCUMENT_SUM_WEIGHT
+    ranked_files = sorted(
+        per_file.values(),
+        key=lambda hits: -(hits[0][1] + weight * sum(s for _, s in hits[1:])),
+    )
+    take = settings.RAG_CHUNKS_PER_DOCUMENT
+    first = [hit for hits in ranked_files for hit in hits[:take]]
+    taken = {cid for cid, _ in first}
+    rest = [(cid, s) for cid, s in fused if cid not in taken and cid in file_of]
+    out, ceiling = [], 1.0
+    for cid, score in [*first, *rest]:
+        ceiling = min(ceiling, score)
+        out.append((cid, ceiling))
+    return out
 
 
 def chunks_search(
@@ -228,7 +262,7 @@ def scope_search(
     chunks = (
         Chunk.objects.filter(pk__in=[cid for cid, _ in ranked])
         .select_related("file")
-        .only("id", "content", "page", "chunk_index", "file_id", "file__filename")
+        .only("id", "content", "page", "chunk_index", "headings", "file_id", "file__filename")
     )
     by_id = {c.pk: c for c in chunks}
     hits = [
@@ -240,6 +274,7 @@ def scope_search(
             knowledge_id=scope.get(by_id[cid].file_id),
             page=by_id[cid].page,
             chunk_index=by_id[cid].chunk_index,
+            headings=tuple(by_id[cid].headings or ()),
         )
         for cid, score in ranked
         if cid in by_id  # a chunk replaced meanwhile is left out

@@ -40,6 +40,19 @@ def env_int(name: str, *, default: int, minimum: int | None = None) -> int:
     return value
 
 
+def env_float(name: str, *, default: float, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}.") from None
+    if value != value or (minimum is not None and value < minimum):  # NaN, or too small
+        raise ImproperlyConfigured(f"{name} must be a number of at least {minimum}, got {raw!r}.")
+    return value
+
+
 def env_list(name: str, *, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

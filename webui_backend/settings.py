@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from webui_backend.env import (
     env_bool,
     env_choice,
+    env_float,
     env_int,
     env_list,
     env_networks,
@@ -397,9 +398,29 @@ RAG_EMBEDDING_RETRIES = env_int("RAG_EMBEDDING_RETRIES", default=2, minimum=0)
 # CPU threads the local model uses per process (1: a query never takes every core of a busy
 # server; a dedicated indexing worker may use more).
 RAG_EMBEDDING_THREADS = env_int("RAG_EMBEDDING_THREADS", default=1, minimum=1)
+# The local model's runtime: "onnx" (ONNX Runtime; the model exported once into DATA_DIR/models)
+# or "torch" (sentence-transformers). Same vectors. Threads of an indexing run (a worker's, or
+# the embedded server's job threads): 0 = every core; set cores / processes with prefork.
+RAG_EMBEDDING_RUNTIME = env_choice(
+    "RAG_EMBEDDING_RUNTIME", default="onnx", choices={"onnx", "torch"}
+)
+RAG_INDEXING_THREADS = env_int("RAG_INDEXING_THREADS", default=0, minimum=0)
+# Hybrid search (retrieval/search.py, tuned on bench/docs_set.py): the lexical ranking's weight
+# in the fusion, the share of the best lexical score under which lexical candidates are left
+# out; documents ranked by their best chunk plus this share of their other candidates' scores,
+# each giving the results this many chunks before the remaining ones (0: plain chunk ranking).
+RAG_LEXICAL_WEIGHT = env_float("RAG_LEXICAL_WEIGHT", default=0.5, minimum=0.0)
+RAG_LEXICAL_MIN_RELATIVE = env_float("RAG_LEXICAL_MIN_RELATIVE", default=0.5, minimum=0.0)
+RAG_DOCUMENT_SUM_WEIGHT = env_float("RAG_DOCUMENT_SUM_WEIGHT", default=0.1, minimum=0.0)
+RAG_CHUNKS_PER_DOCUMENT = env_int("RAG_CHUNKS_PER_DOCUMENT", default=1, minimum=0)
+# Where the exported ONNX models are cached (several data dirs may share one).
+RAG_MODEL_CACHE_DIR = Path(env_str("RAG_MODEL_CACHE_DIR") or DATA_DIR / "models").resolve()
 # Chunks, in tokens of the embedding model's tokenizer (MiniLM reads 256, two are [CLS]/[SEP]).
 CHUNK_SIZE = env_int("CHUNK_SIZE", default=250, minimum=16)
 CHUNK_OVERLAP = env_int("CHUNK_OVERLAP", default=30, minimum=0)
+# Put the heading line (title, section, subsection) before each chunk of HTML and Markdown
+# (embedded and indexed with it); off: the chunk's text alone (bench/ measures both).
+RAG_CHUNK_HEADINGS = env_bool("RAG_CHUNK_HEADINGS", default=True)
 # Embedded default: megabytes of vectors each process keeps in memory (least recently used out).
 RAG_VECTOR_CACHE_MB = env_int("RAG_VECTOR_CACHE_MB", default=512, minimum=1)
 # pgvector: scopes of at most this many chunks are scanned exactly, larger ones use HNSW.

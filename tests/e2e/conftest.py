@@ -70,6 +70,8 @@ def start_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Calla
             **os.environ,
             "DATABASE_URL": database_url(),
             "DATA_DIR": str(workdir / "data"),
+            # The embedding model exported to ONNX once for the whole test run.
+            "RAG_MODEL_CACHE_DIR": str(settings.RAG_MODEL_CACHE_DIR),
             # The tests mint tokens for the users they make; the server must accept them.
             "SECRET_KEY": settings.SECRET_KEY,
             # Same cache and channel-layer namespace as this process (its settings were read
@@ -97,6 +99,7 @@ def start_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Calla
             **os.environ,
             "DATABASE_URL": database_url(),
             "DATA_DIR": str(workdir / "data"),
+            "RAG_MODEL_CACHE_DIR": str(settings.RAG_MODEL_CACHE_DIR),
             "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
         }
         with log.open("wb") as out:

@@ -114,7 +114,45 @@ def test_html_keeps_visible_text_only() -> None:
 
     (page,) = text_extract(data=html, content_type=HTML)
 
-    assert page.text == "Title\nHello there & you\none\ntwo"
+    assert page.text == "Title\n\nHello there & you\n\none\ntwo"  # paragraphs apart
+    assert page.title == "T"
+
+
+def test_html_keeps_its_sections_code_and_main_content_and_drops_navigation() -> None:
+    html = (
+        b"<html><head><title>Guide \xe2\x80\x94 Manual</title></head><body>"
+        b"<nav><a href='/'>Home</a> Menu</nav>"
+        b"<div role='navigation'>Previous topic</div>"
+        b"<div role='main'><h1>Guide</h1><p>Intro text.</p>"
+        b"<h2>Install<a class='headerlink' href='#i'>\xc2\xb6</a></h2><p>Run the installer.</p>"
+        b"<h3>On Linux</h3><pre>def f():\n    return 1\n</pre>"
+        b"<h2>Use</h2><p>Call it.</p></div>"
+        b"<div class='footer'>Copyright</div></body></html>"
+    )
+
+    (page,) = text_extract(data=html, content_type=HTML)
+
+    assert page.title == "Guide \u2014 Manual"
+    for chrome in ("Home", "Menu", "Previous topic", "Copyright", "\u00b6"):
+        assert chrome not in page.text
+    assert "def f():\n    return 1" in page.text  # code verbatim, indentation kept
+    paths = {path: page.text[start:].split("\n")[0] for start, path in page.sections}
+    assert paths == {
+        (): "Guide",  # the page's h1, already in the title
+        ("Install",): "Install",
+        ("Install", "On Linux"): "On Linux",
+        ("Use",): "Use",
+    }
+
+
+def test_markdown_headings_start_sections_but_not_inside_code_fences() -> None:
+    text = b"# Manual\n\nIntro.\n\n## Setup\n\n```sh\n# not a heading\n```\n\n### Linux\n\napt.\n"
+
+    (page,) = text_extract(data=text, content_type="text/markdown")
+
+    assert page.text == text.decode()  # Markdown's text stays as it is
+    assert page.title == "Manual"
+    assert [path for _, path in page.sections] == [(), ("Setup",), ("Setup", "Linux")]
 
 
 def test_no_text_at_all_fails() -> None:

@@ -67,13 +67,16 @@ async def _listen(group: str) -> str:
 async def _drain(
     channel: str, until: str, timeout: float, *, after: str | None = None
 ) -> list[dict[str, Any]]:
-    """Events of the channel up to the first ``until`` state (that comes after ``after``)."""
+    """``file:status`` events of the channel up to the first ``until`` state (that comes after
+    ``after``); the collections' ``knowledge:progress`` events are left out."""
     layer, events, seen = get_channel_layer(), [], after is None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             message = await asyncio.wait_for(layer.receive(channel), 1)
         except TimeoutError:
+            continue
+        if message["event"] != "file:status":
             continue
         events.append(message)
         seen = seen or message["data"]["state"] == after
@@ -432,6 +435,30 @@ def test_the_celery_tasks_are_safe_to_run_twice_and_the_reaper_is_scheduled(
     assert schedule["schedule"] <= settings.FILE_JOB_STALE_SECONDS
 
 
+def test_tasks_call_services_and_never_the_reverse() -> None:
+    """The project's shape rule: only knowledge.tasks imports processing, and the job that a
+    broker runs is found by the name processing sends it under."""
+    import ast
+    from pathlib import Path
+
+    from knowledge import processing
+    from knowledge.tasks import file_process_task
+
+    root = Path(processing.__file__).resolve().parent.parent
+    importers = []
+    for path in [*root.glob("knowledge/*.py"), *root.glob("retrieval/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if any(n.endswith("tasks") and n.startswith(("knowledge", "retrieval")) for n in names):
+                importers.append(path.name)
+    assert importers == []
+    assert file_process_task.name == processing.FILE_PROCESS_TASK
+
+
 def test_an_admin_changing_the_embedding_model_reindexes_every_file(
     alice: APIClient, admin_user: User, client_of: Callable[[User], APIClient]
 ) -> None:
@@ -473,3 +500,83 @@ def test_an_admin_changing_the_embedding_model_reindexes_every_file(
     assert found.status_code == 200, found.content
     assert found.json()["pending_file_ids"] == []
     assert "Biscuit" in found.json()["results"][0]["content"]
+
+
+async def _progress_events(channel: str, knowledge_id: str, done: int, timeout: float) -> list:
+    """The collection's ``knowledge:progress`` events up to the first with ``done`` files done."""
+    layer, events = get_channel_layer(), []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            message = await asyncio.wait_for(layer.receive(channel), 1)
+        except TimeoutError:
+            continue
+        data = message["data"]
+        if message["event"] == "knowledge:progress" and data["knowledge_id"] == knowledge_id:
+            events.append(data)
+            if data["indexed"] + data["failed"] >= done:
+                break
+    return events
+
+
+def test_a_batch_add_indexes_every_file_and_a_failed_one_does_not_stall_the_rest(
+    alice: APIClient, owner: User
+) -> None:
+    channel = async_to_sync(_listen)(room_group(user_room(owner.pk)))
+    ids = [
+        upload(alice, "a.md", b"# Alpha\n\nThe first page of the batch.").json()["id"],
+        upload(alice, "empty.html", b"<html><body><script>x()</script></body></html>").json()["id"],
+        upload(alice, "c.md", b"# Gamma\n\nThe third page of the batch.").json()["id"],
+    ]
+    knowledge_id = collection(alice)
+
+    response = alice.post(
+        f"/api/knowledge/{knowledge_id}/files/batch/add",
+        [{"file_id": file_id} for file_id in [*ids, ids[0]]],  # a repeat is added once
+        format="json",
+    )
+    jobs = [wait_for_job(alice, file_id) for file_id in ids]
+    events = async_to_sync(_progress_events)(channel, knowledge_id, 3, 30)
+    detail = alice.get(f"/api/knowledge/{knowledge_id}").json()
+
+    assert response.status_code == 200, response.content
+    assert [f["id"] for f in response.json()["files"]] == ids
+    assert response.json()["progress"]["total"] == 3
+    assert [job["state"] for job in jobs] == ["indexed", "failed", "indexed"]
+    assert detail["progress"] == {
+        "total": 3,
+        "queued": 0,
+        "indexing": 0,
+        "indexed": 2,
+        "failed": 1,
+        "cancelled": 0,
+    }
+    # Events arrive in order: files done never go down, and the last one tells the end state.
+    done = [e["indexed"] + e["failed"] for e in events]
+    assert done == sorted(done)
+    assert events[0]["total"] == 3
+    assert events[-1] == {"knowledge_id": knowledge_id, **detail["progress"]}
+
+
+def test_a_batch_add_is_all_or_nothing_and_checks_its_input(
+    alice: APIClient, eve: APIClient
+) -> None:
+    mine = upload(alice, "a.md", b"# Mine\n\nText.").json()["id"]
+    theirs = upload(eve, "b.md", b"# Theirs\n\nText.").json()["id"]
+    knowledge_id = collection(alice)
+    url = f"/api/knowledge/{knowledge_id}/files/batch/add"
+
+    foreign = alice.post(url, [{"file_id": mine}, {"file_id": theirs}], format="json")
+    malformed = alice.post(url, [{"file_id": mine}, {"file_id": "nope"}], format="json")
+    empty = alice.post(url, [], format="json")
+    not_a_list = alice.post(url, {"file_id": mine}, format="json")
+    too_many = alice.post(url, [{"file_id": mine}] * 1001, format="json")
+    not_mine = eve.post(url, [{"file_id": theirs}], format="json")
+
+    assert foreign.status_code == 404
+    assert foreign.json()["code"] == "file_not_found"
+    assert theirs in foreign.json()["detail"]
+    assert malformed.status_code == 404
+    assert [r.status_code for r in (empty, not_a_list, too_many)] == [400, 400, 400]
+    assert not_mine.status_code == 404
+    assert alice.get(f"/api/knowledge/{knowledge_id}").json()["files"] == []  # nothing added

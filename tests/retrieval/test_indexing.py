@@ -3,8 +3,9 @@
 from collections.abc import Callable
 
 import pytest
+from rest_framework.test import APIClient
 
-from knowledge.models import File
+from knowledge.models import File, Knowledge
 from retrieval.errors import IndexingFailed
 from retrieval.indexing import IndexingCancelled, Page, file_chunks_delete, file_index
 from retrieval.models import Chunk, FileIndex
@@ -117,3 +118,43 @@ def test_the_dashboard_counts_chunks(
     indexed_file(owner, PARAGRAPHS[0], PARAGRAPHS[1])
     response = client_of(admin_user).get("/api/admin/stats")
     assert response.json()["counts"]["chunks"] == 2
+
+
+def test_chunks_know_their_section_and_the_heading_line_is_searchable(
+    owner: User,
+    make_file: Callable[..., File],
+    make_knowledge: Callable[..., Knowledge],
+    client_of: Callable[[User], APIClient],
+) -> None:
+    text = (
+        "Quokka care\n\nThe basics of keeping one.\n\n"
+        "Feeding\n\nGive leaves twice a day.\n\n"
+        "Water\n\nA shallow bowl, changed daily."
+    )
+    feeding, water = text.index("Feeding"), text.index("Water")
+    file = make_file(owner, "care.html")
+    page = Page(
+        text,
+        title="Marsupial handbook",
+        sections=((0, ()), (feeding, ("Feeding",)), (water, ("Feeding", "Water"))),
+    )
+
+    file_index(file=file, pages=[page])
+
+    chunks = list(Chunk.objects.filter(file=file).order_by("chunk_index"))
+    assert [c.headings for c in chunks] == [[], ["Feeding"], ["Feeding", "Water"]]
+    # The heading path leads the chunk (the innermost heading is already its first line).
+    assert chunks[0].content.startswith("Marsupial handbook\n\nQuokka care")
+    assert chunks[2].content.startswith("Marsupial handbook \u203a Feeding\n\nWater\n\nA shallow")
+    assert text[chunks[2].char_start : chunks[2].char_end].startswith("Water")  # offsets: page
+    # The API shows each result's headings.
+    knowledge = make_knowledge(owner, file)
+    response = client_of(owner).post(
+        "/api/retrieval/query",
+        {"query": "marsupial handbook bowl", "knowledge_ids": [str(knowledge.pk)]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert len(results) == 3
+    assert results[0]["metadata"]["headings"] == ["Feeding", "Water"]

@@ -168,3 +168,36 @@ def test_scan_settings_do_not_leak_into_the_callers_transaction(
         chunks_search(user=owner, query="pump", knowledge_ids=[str(parts.pk)])
         cursor.execute("SHOW enable_indexscan")
         assert cursor.fetchone()[0] == "on"
+
+
+def test_the_top_results_cover_several_documents_before_a_second_chunk_of_one(
+    owner: User,
+    indexed_file: Callable[..., File],
+    make_knowledge: Callable[..., Knowledge],
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    penguins = indexed_file(
+        owner,
+        "Penguins are flightless birds that live in the southern hemisphere.",
+        "Emperor penguins are the largest penguins; they breed in the Antarctic winter.",
+        "Penguins swim fast and catch fish, krill and squid under the ice.",
+        filename="penguins.txt",
+    )
+    birds = indexed_file(owner, "Some birds cannot fly, such as penguins.", filename="birds.txt")
+    knowledge = make_knowledge(owner, penguins, birds)
+
+    def search() -> list:  # type: ignore[type-arg]
+        return chunks_search(
+            user=owner, query="Where do penguins live?", knowledge_ids=[str(knowledge.pk)], top_k=3
+        ).hits
+
+    settings.RAG_CHUNKS_PER_DOCUMENT = 1
+    diverse = search()
+    settings.RAG_CHUNKS_PER_DOCUMENT = 0
+    plain = search()
+
+    assert {hit.file_id for hit in diverse[:2]} == {penguins.pk, birds.pk}
+    assert diverse[0] == plain[0]  # the best chunk stays first
+    assert len(diverse) == 3  # then the remaining chunks, by score
+    scores = [hit.score for hit in diverse]
+    assert scores == sorted(scores, reverse=True)
