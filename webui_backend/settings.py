@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "llm",
     "functions",
     "realtime",
+    "web",
 ]
 
 MIDDLEWARE = [
