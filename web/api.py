@@ -103,13 +103,14 @@ class CookieRefreshApi(CsrfCheckedMixin, APIView):
 
     @extend_schema(
         request=None,
-        responses={200: WebSessionOutputSerializer},
+        responses={200: WebSessionOutputSerializer, 204: None},
         summary="Web client: trade the refresh cookie for an access token (the cookie rotates)",
     )
     def post(self, request: Request) -> Response:
         refresh_token = request.COOKIES.get(COOKIE, "")
         if not refresh_token:
-            raise InvalidToken("Not signed in.")
+            # Not signed in is the normal state of a first visit, not an error.
+            return Response(status=status.HTTP_204_NO_CONTENT)
         # A spent cookie is not cleared here: another tab may have set a fresh one meanwhile.
         session = services.session_refresh(refresh_token=refresh_token)
         response = Response(

@@ -39,7 +39,8 @@ export async function sessionCall(route, body) {
     state.expiresAt = data.expires_at || 0;
     if (data.user) state.user = data.user;
   }
-  if (route === 'signout') { state.access = null; state.user = null; }
+  if (route === 'signout' || (route === 'refresh' && !data)) { state.access = null; state.user = null; }
+  if (route === 'refresh' && !data) throw new ApiError(401, { detail: 'Not signed in.', code: 'not_authenticated' });
   return data;
 }
 
