@@ -90,7 +90,7 @@ async function route() {
     sidebar.hidden = true;
     clear(main).append(h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '/', 'data-link': true }, 'Back to the chats')));
   }
-  main.focus({ preventScroll: true });
+  if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
 }
 
 function fieldErrors(error) {

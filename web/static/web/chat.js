@@ -7,7 +7,6 @@ import { live, navigate, setTitle, showError } from './app.js';
 const PAGE = 50;
 const list = { q: '', archived: false, tag: '', cursor: null, done: false, loading: false };
 let models = null;
-let collections = null;
 
 // ---- the list ---------------------------------------------------------------------------
 
@@ -158,8 +157,7 @@ export async function chatView(main, sidebar, chatId) {
     if (saved && data.models.some((m) => m.id === saved)) modelSelect.value = saved;
   }).catch((error) => showError(error));
   modelSelect.addEventListener('change', () => localStorage.setItem('webui.model', modelSelect.value));
-  (collections ? Promise.resolve(collections) : api('/api/knowledge/')).then((data) => {
-    collections = data;
+  api('/api/knowledge/').then((data) => {
     for (const k of data) knowledgeSelect.append(h('option', { value: k.id }, k.name));
     if (params.get('knowledge')) knowledgeSelect.value = params.get('knowledge');
   }).catch(() => {});
