@@ -1,6 +1,6 @@
 // The web client: a small router over the public API. Views live in their own modules.
 import { api, ApiError, Live, refresh, session, sessionCall } from './api.js';
-import { clear, field, h, toast } from './dom.js';
+import { fill, clear, field, h, toast } from './dom.js';
 
 const main = document.getElementById('main');
 const sidebar = document.getElementById('sidebar');
@@ -28,7 +28,7 @@ export function setTitle(text) {
 export function showError(error, where) {
   const text = error instanceof ApiError ? error.message : `Something went wrong: ${error.message}`;
   if (where) {
-    clear(where).append(text);
+    fill(where, text);
     where.hidden = false;
   } else toast(text, 'error');
 }
@@ -88,7 +88,7 @@ async function route() {
     cleanup = await chatView(main, sidebar, path.startsWith('/c/') ? path.slice(3) : '');
   } else {
     sidebar.hidden = true;
-    clear(main).append(h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '/', 'data-link': true }, 'Back to the chats')));
+    fill(main, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '/', 'data-link': true }, 'Back to the chats')));
   }
   if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
 }
@@ -137,7 +137,7 @@ function authView() {
         submit.disabled = false;
       }
     });
-    clear(main).append(form);
+    fill(main, form);
     (mode === 'signup' ? name : email).focus();
   };
   render();
@@ -145,7 +145,7 @@ function authView() {
 
 function pendingView() {
   setTitle('Awaiting approval');
-  clear(main).append(h('section', { class: 'card narrow' },
+  fill(main, h('section', { class: 'card narrow' },
     h('h1', {}, 'Awaiting approval'),
     h('p', {}, `Your account (${session.user.email}) was created and is awaiting approval by an administrator. `
       + 'Come back once it has been approved.'),
@@ -176,7 +176,7 @@ function accountView() {
     }
   });
   const user = session.user;
-  clear(main).append(h('h1', {}, 'Account'),
+  fill(main, h('h1', {}, 'Account'),
     h('section', { class: 'card narrow' },
       h('h2', {}, 'You'),
       h('dl', { class: 'facts' }, h('dt', {}, 'Name'), h('dd', {}, user.name),

@@ -1,6 +1,6 @@
 // Chats: the list (sidebar) and one chat's view, with streaming, branches and sharing.
 import { api, ApiError, sseEvents } from './api.js';
-import { clear, contentText, field, fmtDate, h, toast } from './dom.js';
+import { fill, clear, contentText, field, fmtDate, h, toast } from './dom.js';
 import { renderMarkdown } from './md.js';
 import { live, navigate, setTitle, showError } from './app.js';
 
@@ -27,7 +27,7 @@ function buildSidebar(sidebar, activeId) {
   const items = h('ul', { class: 'chat-list', id: 'chat-list' });
   const sentinel = h('li', { class: 'sentinel muted', 'aria-hidden': 'true' }, '');
   const more = h('button', { type: 'button', class: 'link-button', hidden: true }, 'Load more');
-  clear(sidebar).append(
+  fill(sidebar, 
     h('button', { type: 'button', class: 'primary wide-button', onclick: () => navigate('/') }, '+ New chat'),
     h('div', { class: 'filters' },
       field('Search', search),
@@ -146,7 +146,7 @@ export async function chatView(main, sidebar, chatId) {
     h('div', { class: 'row wrap' }, field('Model', modelSelect), field('Knowledge', knowledgeSelect)),
     field('Message', input), h('div', { class: 'row' }, send, stop));
 
-  clear(main).append(h('div', { class: 'chat-head' }, title, actions), thread, composer);
+  fill(main, h('div', { class: 'chat-head' }, title, actions), thread, composer);
 
   // Models and collections, for the pickers.
   const modelsReady = (models ? Promise.resolve(models) : api('/api/models/')).then((data) => {
@@ -223,7 +223,7 @@ export async function chatView(main, sidebar, chatId) {
       live.join(chat.id);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
-        clear(thread).append(h('li', { class: 'alert' }, 'This chat does not exist (or is not yours).'));
+        fill(thread, h('li', { class: 'alert' }, 'This chat does not exist (or is not yours).'));
         composer.hidden = true;
       } else showError(error);
     }

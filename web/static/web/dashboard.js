@@ -1,7 +1,7 @@
 // The admin dashboard: counts, usage charts, users, audit log, connections and models,
 // site settings, the embedding model. Admins only (the API refuses everyone else too).
 import { api, session } from './api.js';
-import { clear, field, fmtDate, h, toast } from './dom.js';
+import { fill, clear, field, fmtDate, h, toast } from './dom.js';
 import { barChart, columnChart } from './charts.js';
 import { setTitle, showError } from './app.js';
 
@@ -14,7 +14,7 @@ export async function dashboardView(main) {
   setTitle('Dashboard');
   main.classList.add('wide');
   if (!session.user || session.user.role !== 'admin') {
-    clear(main).append(h('section', { class: 'card narrow' }, h('h1', {}, 'Admins only'),
+    fill(main, h('section', { class: 'card narrow' }, h('h1', {}, 'Admins only'),
       h('p', {}, 'The dashboard is for administrators. Ask one if you need something changed.')));
     return null;
   }
@@ -25,7 +25,7 @@ export async function dashboardView(main) {
     current = name;
     for (const tab of tabs.children) tab.setAttribute('aria-selected', String(tab.dataset.section === name));
     history.replaceState(null, '', name === 'overview' ? '/dashboard' : `/dashboard?section=${name}`);
-    clear(panel).append(h('p', { class: 'muted' }, 'Loading…'));
+    fill(panel, h('p', { class: 'muted' }, 'Loading…'));
     try {
       await RENDER[name](panel);
     } catch (error) {
@@ -43,7 +43,7 @@ export async function dashboardView(main) {
     const next = SECTIONS[(index + step + SECTIONS.length) % SECTIONS.length][0];
     show(next).then(() => tabs.querySelector(`[data-section="${next}"]`).focus());
   });
-  clear(main).append(h('h1', {}, 'Dashboard'), tabs, panel);
+  fill(main, h('h1', {}, 'Dashboard'), tabs, panel);
   await show(current);
   return null;
 }
@@ -74,7 +74,7 @@ async function overview(panel) {
     const key = d.toISOString().slice(0, 10);
     days.push({ label: key.slice(5), value: byDate.get(key) || 0 });
   }
-  clear(panel).append(
+  fill(panel, 
     cards,
     h('p', { class: 'muted' }, `Token usage from ${byDay.start} to ${byDay.end}: ${byDay.totals.total_tokens.toLocaleString()} tokens in ${byDay.totals.requests.toLocaleString()} requests.`),
     h('div', { class: 'charts' },
@@ -94,13 +94,13 @@ async function users(panel) {
     const data = await api(`/api/users/?${params}`);
     clear(body);
     for (const user of data.users) body.append(userRow(user, load));
-    clear(pager).append(`${data.total} account(s) · page ${data.page}`,
+    fill(pager, `${data.total} account(s) · page ${data.page}`,
       page > 1 ? h('button', { type: 'button', class: 'link-button', onclick: () => { page -= 1; load(); } }, ' Previous') : null,
       data.page * data.page_size < data.total ? h('button', { type: 'button', class: 'link-button', onclick: () => { page += 1; load(); } }, ' Next') : null);
   }
   let timer = null;
   query.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(() => { page = 1; load().catch(showError); }, 250); });
-  clear(panel).append(field('Search users', query),
+  fill(panel, field('Search users', query),
     h('table', { class: 'table' }, h('thead', {}, h('tr', {},
       ['Name', 'Email', 'Role', 'Last active', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))), body), pager);
   await load();
@@ -153,11 +153,11 @@ async function audit(panel) {
         h('td', {}, h('code', {}, typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail)))));
     }
     if (!data.entries.length) body.append(h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'Nothing yet.')));
-    clear(pager).append(`${data.total} entries · page ${data.page}`,
+    fill(pager, `${data.total} entries · page ${data.page}`,
       page > 1 ? h('button', { type: 'button', class: 'link-button', onclick: () => { page -= 1; load(); } }, ' Newer') : null,
       data.page * data.page_size < data.total ? h('button', { type: 'button', class: 'link-button', onclick: () => { page += 1; load(); } }, ' Older') : null);
   }
-  clear(panel).append(h('table', { class: 'table' }, h('thead', {}, h('tr', {},
+  fill(panel, h('table', { class: 'table' }, h('thead', {}, h('tr', {},
     ['When', 'Who', 'Action', 'Target', 'Detail'].map((t) => h('th', { scope: 'col' }, t)))), body), pager);
   await load();
 }
@@ -194,7 +194,7 @@ async function connections(panel) {
       await connections(panel);
     } catch (error) { showError(error, alert); }
   });
-  clear(panel).append(
+  fill(panel, 
     h('h2', {}, 'Connections'),
     h('table', { class: 'table' }, h('thead', {}, h('tr', {}, ['Name', 'Kind', 'Base URL', 'Key', 'Enabled', ''].map((t) => h('th', { scope: 'col' }, t)))), list),
     form,
@@ -232,7 +232,7 @@ async function settings(panel) {
       toast('Settings saved.');
     } catch (error) { showError(error, alert); }
   });
-  clear(panel).append(form);
+  fill(panel, form);
 }
 
 async function embedding(panel) {
@@ -256,5 +256,5 @@ async function embedding(panel) {
       toast(saved.reindexing ? 'Saved: every file is being processed again.' : 'Saved.');
     } catch (error) { showError(error, alert); }
   });
-  clear(panel).append(form);
+  fill(panel, form);
 }

@@ -66,3 +66,8 @@ export function contentText(content) {
   }
   return content === null || content === undefined ? '' : JSON.stringify(content);
 }
+
+// Replace an element's children (null, undefined and false are left out).
+export function fill(el, ...children) {
+  return append(clear(el), children);
+}

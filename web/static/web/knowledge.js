@@ -1,6 +1,6 @@
 // Knowledge: collections, drag-and-drop uploads with live processing state, and asking.
 import { api } from './api.js';
-import { clear, field, fmtDate, h, toast } from './dom.js';
+import { fill, clear, field, fmtDate, h, toast } from './dom.js';
 import { live, navigate, setTitle, showError } from './app.js';
 
 const DONE = new Set(['indexed', 'failed', 'cancelled']);
@@ -31,7 +31,7 @@ async function listView(main) {
       navigate(`/knowledge/${created.id}`);
     } catch (error) { showError(error, alert); }
   });
-  clear(main).append(h('h1', {}, 'Knowledge'),
+  fill(main, h('h1', {}, 'Knowledge'),
     h('p', { class: 'muted' }, 'Collections of files the models can answer from. Open one to add files.'),
     items, form);
   try {
@@ -52,16 +52,16 @@ async function collectionView(main, knowledgeId) {
   try {
     knowledge = await api(`/api/knowledge/${encodeURIComponent(knowledgeId)}`);
   } catch (error) {
-    clear(main).append(h('h1', {}, 'Knowledge'), h('p', { class: 'alert' }, error.message));
+    fill(main, h('h1', {}, 'Knowledge'), h('p', { class: 'alert' }, error.message));
     return null;
   }
   setTitle(knowledge.name);
   const rows = new Map(); // file id -> {row, state, progress}
   const table = h('tbody');
-  const picker = h('input', { type: 'file', multiple: true, id: 'file-picker', class: 'visually-hidden' });
+  const picker = h('input', { type: 'file', multiple: true, id: 'file-picker', class: 'visually-hidden', tabindex: '-1', 'aria-hidden': 'true' });
   const drop = h('div', { class: 'dropzone', id: 'dropzone' },
-    h('p', {}, 'Drop files here, or '),
-    h('label', { for: 'file-picker', class: 'button', tabindex: '0' }, 'choose files'), picker,
+    h('p', {}, 'Drop files here, or ',
+      h('button', { type: 'button', onclick: () => picker.click() }, 'choose files'), picker),
     h('p', { class: 'muted' }, 'PDF, Word, text, Markdown, HTML, CSV… several at once.'));
 
   function fileRow(file) {
@@ -138,7 +138,7 @@ async function collectionView(main, knowledgeId) {
     show(data.file_id, data.state, data.chunks_done || 0, data.chunks_total || 0, data.error);
   });
 
-  clear(main).append(
+  fill(main, 
     h('p', {}, h('a', { href: '/knowledge', 'data-link': true }, '← All collections')),
     h('h1', {}, knowledge.name),
     knowledge.description ? h('p', {}, knowledge.description) : null,

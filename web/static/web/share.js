@@ -1,19 +1,19 @@
 // A shared chat, read-only: /s/{share_id}, signed in or not (as the owner chose).
 import { api, ApiError, session } from './api.js';
-import { clear, contentText, h } from './dom.js';
+import { fill, clear, contentText, h } from './dom.js';
 import { renderMarkdown } from './md.js';
 import { setTitle } from './app.js';
 import { sourcesNode } from './chat.js';
 
 export async function shareView(main, shareId) {
-  clear(main).append(h('p', { class: 'muted' }, 'Loading…'));
+  fill(main, h('p', { class: 'muted' }, 'Loading…'));
   let shared;
   try {
     shared = await api(`/api/chats/share/${encodeURIComponent(shareId)}`);
   } catch (error) {
     setTitle('Shared chat');
     const signIn = error instanceof ApiError && error.status === 401 && !session.user;
-    clear(main).append(h('section', { class: 'card narrow' },
+    fill(main, h('section', { class: 'card narrow' },
       h('h1', {}, signIn ? 'Sign in to read this chat' : 'This link does not work'),
       h('p', {}, signIn
         ? 'The owner shared this chat with signed-in users only.'
@@ -35,7 +35,7 @@ export async function shareView(main, shareId) {
       h('div', { class: 'meta' }, h('strong', {}, message.role === 'assistant' ? (message.model || 'Assistant') : message.role === 'user' ? 'User' : message.role)),
       content, sourcesNode(message.sources)));
   }
-  clear(main).append(
+  fill(main, 
     h('p', { class: 'badge' }, 'Shared chat · read-only'),
     h('h1', { class: 'chat-title' }, title),
     thread,
