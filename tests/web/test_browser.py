@@ -242,7 +242,8 @@ def test_knowledge_upload_processing_ask_and_sources(
     page.wait_for_function("() => document.querySelector('select[name=knowledge]').value !== ''")
     send(page, "What is the launch code of the Falcon project?")
     answer = page.locator(".message.assistant:not(.streaming)")
-    expect_visible(answer)
+    # The server process may load the embedding model for this first query (a worker indexed).
+    answer.wait_for(timeout=120_000)
     sources = answer.locator("details.sources")
     expect_visible(sources)
     sources.locator("summary").click()

@@ -203,9 +203,6 @@ async function boot() {
   } catch {
     session.user = null;
   }
-  if (session.user && session.access) {
-    try { session.user = await api('/api/auths/'); } catch { /* keep what the refresh said */ }
-  }
   if (!session.user && !location.pathname.startsWith('/s/') && location.pathname !== '/auth') {
     const next = location.pathname + location.search;
     history.replaceState(null, '', next === '/' ? '/auth' : `/auth?next=${encodeURIComponent(next)}`);

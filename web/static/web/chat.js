@@ -1,7 +1,7 @@
 // Chats: the list (sidebar) and one chat's view, with streaming, branches and sharing.
 import { api, ApiError, sseEvents } from './api.js';
 import { fill, clear, contentText, field, fmtDate, h, toast } from './dom.js';
-import { renderMarkdown } from './md.js';
+import { loadMarkdown, renderMarkdown } from './md.js';
 import { live, navigate, setTitle, showError } from './app.js';
 
 const PAGE = 50;
@@ -127,6 +127,7 @@ function forUpstream(messages) {
 // ---- one chat ---------------------------------------------------------------------------
 
 export async function chatView(main, sidebar, chatId) {
+  const markdownReady = loadMarkdown(); // while the chat loads
   const side = buildSidebar(sidebar, chatId);
   document.body.classList.remove('menu-open');
   const params = new URLSearchParams(location.search);
@@ -218,7 +219,7 @@ export async function chatView(main, sidebar, chatId) {
   async function load() {
     if (!chatId) { chat = null; setTitle('New chat'); render(); return; }
     try {
-      chat = await api(`/api/chats/${encodeURIComponent(chatId)}`);
+      [chat] = await Promise.all([api(`/api/chats/${encodeURIComponent(chatId)}`), markdownReady]);
       render();
       live.join(chat.id);
     } catch (error) {

@@ -1,6 +1,24 @@
 // Markdown: markdown-it with raw HTML off, then DOMPurify; links only to http(s), mailto and
 // this site, opened without an opener; images are dropped (they would reach other sites).
 let renderer = null;
+let loading = null;
+
+// The two libraries are loaded when a page first needs Markdown (chats and shares), so the
+// other pages do not carry their ~130 KB.
+function script(name) {
+  return new Promise((resolve, reject) => {
+    const el = document.createElement('script');
+    el.src = new URL(`./vendor/${name}`, import.meta.url).href;
+    el.onload = resolve;
+    el.onerror = () => reject(new Error(`Could not load ${name}`));
+    document.head.append(el);
+  });
+}
+
+export function loadMarkdown() {
+  if (!loading) loading = Promise.all([script('markdown-it.min.js'), script('purify.min.js')]);
+  return loading;
+}
 
 function setup() {
   renderer = window.markdownit({ html: false, linkify: true, breaks: true });

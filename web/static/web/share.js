@@ -1,7 +1,7 @@
 // A shared chat, read-only: /s/{share_id}, signed in or not (as the owner chose).
 import { api, ApiError, session } from './api.js';
 import { fill, clear, contentText, h } from './dom.js';
-import { renderMarkdown } from './md.js';
+import { loadMarkdown, renderMarkdown } from './md.js';
 import { setTitle } from './app.js';
 import { sourcesNode } from './chat.js';
 
@@ -9,6 +9,7 @@ export async function shareView(main, shareId) {
   fill(main, h('p', { class: 'muted' }, 'Loading…'));
   let shared;
   try {
+    await loadMarkdown();
     shared = await api(`/api/chats/share/${encodeURIComponent(shareId)}`);
   } catch (error) {
     setTitle('Shared chat');
