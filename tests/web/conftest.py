@@ -17,9 +17,6 @@ from tests.upstream import StandIn
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct horse battery staple"
-# Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make
-# between browser steps are plain synchronous ones.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def screenshot_dir() -> Path:
@@ -29,7 +26,7 @@ def screenshot_dir() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         message = f"Chromium is not installed ({CHROMIUM}): apt-get install chromium"
@@ -40,12 +37,22 @@ def chromium() -> Iterator[Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.fail('Playwright is missing: pip install -e ".[test]"')
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        yield browser
-        browser.close()
+    # Playwright's sync API keeps an event loop on this thread, which makes Django refuse the
+    # (plain, synchronous) database calls of the test's teardown; allowed for this module only.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
+            )
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +85,7 @@ class Console:
     def __init__(self) -> None:
         self.errors: list[str] = []
         self.expected: list[str] = []  # texts of errors a test provokes on purpose
+        self.answers: list[str | bool] = []  # replies to the prompts and confirms a test expects
 
     def watch(self, page: Any) -> Any:
         def on_console(message: Any) -> None:
@@ -86,8 +94,21 @@ class Console:
 
         page.on("console", on_console)
         page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
-        page.on("dialog", lambda dialog: self.errors.append(f"unexpected dialog: {dialog.message}"))
+        page.on("dialog", self.on_dialog)
         return page
+
+    def on_dialog(self, dialog: Any) -> None:
+        if not self.answers:
+            self.errors.append(f"unexpected dialog: {dialog.message}")
+            dialog.dismiss()
+            return
+        answer = self.answers.pop(0)
+        if answer is False:
+            dialog.dismiss()
+        elif isinstance(answer, str):
+            dialog.accept(answer)
+        else:
+            dialog.accept()
 
 
 @pytest.fixture

@@ -458,3 +458,116 @@ def test_keyboard_reaches_the_composer_and_sends(new_page: Callable[..., Any]) -
             .map(el => el.outerHTML)"""
     )
     assert unnamed == []
+
+
+def test_chat_list_pins_searches_archives_tags_scrolls_and_deletes(
+    new_page: Callable[..., Any], site: str, console: Any
+) -> None:
+    page = admin_page(new_page)
+    headers = auth(site)
+    stamp = 1_700_000_000
+    chats = [
+        {
+            "title": f"Old chat {i:03d}",
+            "models": [],
+            "folder_id": None,
+            "pinned": False,
+            "archived": False,
+            "tags": [],
+            "messages": [
+                {
+                    "id": "q",
+                    "parent_id": None,
+                    "role": "user",
+                    "content": f"question {i}",
+                    "model": "",
+                    "usage": None,
+                    "timestamp": stamp + i,
+                },
+            ],
+            "current_id": "q",
+            "created_at": stamp + i,
+            "updated_at": stamp + i,
+        }
+        for i in range(120)
+    ]
+    chats[7]["messages"][0]["content"] = "where is the zanzibar report"
+    httpx.post(
+        f"{site}/api/chats/import",
+        json={"format": "webui-backend.chats", "version": 1, "chats": chats},
+        headers=headers,
+        timeout=60,
+    ).raise_for_status()
+    page.reload()
+    items = page.locator("#chat-list .chat-item")
+    items.first.wait_for()
+    assert items.count() == 50  # the first page
+    items.last.scroll_into_view_if_needed()  # the next pages come by cursor as it scrolls
+    page.wait_for_function("() => document.querySelectorAll('#chat-list .chat-item').length > 50")
+    items.last.scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelectorAll('#chat-list .chat-item').length == 120")
+    titles = items.all_inner_texts()
+    assert len(set(titles)) == 120  # no page twice
+
+    # Search by message text.
+    page.get_by_label("Search").fill("zanzibar")
+    page.wait_for_function("() => document.querySelectorAll('#chat-list .chat-item').length == 1")
+    assert items.inner_text() == "Old chat 007"
+    items.get_by_role("link").click()
+    expect_visible(page.locator("#chat-title").filter(has_text="Old chat 007"))
+
+    # Rename, tag, pin: pinned first in the list.
+    console.answers += ["Zanzibar report", "reports, travel"]
+    page.get_by_role("button", name="Rename").click()
+    expect_visible(page.locator("#chat-title").filter(has_text="Zanzibar report"))
+    page.get_by_role("button", name="Tags").click()
+    page.get_by_label("Search").fill("")
+    expect_visible(page.locator("#chat-list .chat-item .tag").filter(has_text="travel"))
+    page.get_by_role("button", name="Pin", exact=True).click()
+    expect_visible(page.get_by_role("button", name="Unpin"))
+    expect_visible(items.first.filter(has_text="Zanzibar report"))
+    page.get_by_label("Tag").select_option("reports")
+    page.wait_for_function("() => document.querySelectorAll('#chat-list .chat-item').length == 1")
+    page.get_by_label("Tag").select_option("")
+    shot(page, "chat-list")
+
+    # Archive: gone from the list, found under Archived.
+    page.get_by_role("button", name="Archive", exact=True).click()
+    expect_visible(page.get_by_role("button", name="Unarchive"))
+    page.wait_for_function(
+        "() => ![...document.querySelectorAll('#chat-list .chat-item')]"
+        ".some(e => e.textContent.includes('Zanzibar'))"
+    )
+    page.get_by_label("Archived").check()
+    expect_visible(items.filter(has_text="Zanzibar report"))
+
+    # Delete (after a confirm).
+    console.answers.append(True)
+    page.get_by_role("button", name="Delete").click()
+    page.wait_for_url(f"{site}/")
+    chat_ids = [
+        c["title"] for c in httpx.get(f"{site}/api/chats/?archived=true", headers=headers).json()
+    ]
+    assert "Zanzibar report" not in chat_ids
+
+
+def test_password_change_and_the_page_headers(new_page: Callable[..., Any], site: str) -> None:
+    page = new_page()
+    response = page.goto("/")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["x-frame-options"] == "DENY"
+    sign_up(page, name="Ann Admin", email="ann@example.com")
+    page.get_by_role("link", name="Account").click()
+    page.get_by_label("Current password").fill("correct horse battery staple")
+    page.get_by_label("New password").fill("a different long passphrase 7")
+    page.get_by_role("button", name="Change password").click()
+    expect_visible(page.get_by_text("Password changed."))
+    shot(page, "account")
+    # The page keeps working on the new cookie, and the new password signs in.
+    page.reload()
+    expect_visible(page.get_by_role("heading", name="Account"))
+    page.get_by_role("button", name="Sign out").click()
+    expect_visible(page.get_by_role("heading", name="Sign in"))
+    sign_in(page, email="ann@example.com", password="a different long passphrase 7")

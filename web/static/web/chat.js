@@ -63,6 +63,7 @@ function buildSidebar(sidebar, activeId) {
   }
 
   function reset() {
+    loadTags();
     list.cursor = null;
     list.done = false;
     clear(items);
@@ -81,10 +82,13 @@ function buildSidebar(sidebar, activeId) {
     if (entries.some((e) => e.isIntersecting)) loadPage();
   }, { root: sidebar });
   observer.observe(sentinel);
-  api('/api/chats/tags').then((tags) => {
-    for (const t of tags) tag.append(h('option', { value: t.name ?? t }, t.name ?? t));
-    tag.value = list.tag;
-  }, () => {});
+  function loadTags() {
+    api('/api/chats/tags').then((tags) => {
+      fill(tag, h('option', { value: '' }, 'All tags'),
+        tags.map((t) => h('option', { value: t.name ?? t }, t.name ?? t)));
+      tag.value = list.tag;
+    }, () => {});
+  }
   reset();
   return { reset, disconnect: () => observer.disconnect() };
 }
@@ -417,7 +421,8 @@ export async function chatView(main, sidebar, chatId) {
 
   async function flag(which, body) {
     try {
-      chat = await api(`/api/chats/${chat.id}/${which}`, { method: 'POST', body });
+      const flags = await api(`/api/chats/${chat.id}/${which}`, { method: 'POST', body });
+      chat = { ...chat, pinned: flags.pinned, archived: flags.archived };
       render();
       side.reset();
     } catch (error) { showError(error); }
