@@ -6,9 +6,9 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from web.urls import api_urlpatterns as web_api_patterns
 from webui_backend.health import HealthApi, VersionApi
 from webui_backend.metrics import metrics_view
-from web.urls import api_urlpatterns as web_api_patterns
 
 api_patterns = [
     path("", include("users.urls")),
