@@ -133,10 +133,25 @@ async function collectionView(main, knowledgeId) {
     upload([...event.dataTransfer.files]);
   });
 
+  let lastEvent = Date.now();
   const off = live.on((type, data) => {
     if (type !== 'file:status' || !rows.has(data.file_id)) return;
+    lastEvent = Date.now();
     show(data.file_id, data.state, data.chunks_done || 0, data.chunks_total || 0, data.error);
   });
+  // Events drive the states; should the socket miss some (a reconnect), the collection is read
+  // again after a quiet spell while a file is still being processed.
+  const poll = setInterval(async () => {
+    const busy = [...rows.values()].some((e) => e.row.dataset.state && !DONE.has(e.row.dataset.state) && e.row.dataset.state !== 'uploading');
+    if (!busy || Date.now() - lastEvent < 5000) return;
+    try {
+      const fresh = await api(`/api/knowledge/${knowledge.id}`);
+      for (const file of fresh.files || []) {
+        const entry = rows.get(file.id);
+        if (entry && entry.row.dataset.state !== file.status && DONE.has(file.status)) show(file.id, file.status, 0, 0, file.error);
+      }
+    } catch { /* the next tick tries again */ }
+  }, 3000);
 
   fill(main, 
     h('p', {}, h('a', { href: '/knowledge', 'data-link': true }, '← All collections')),
@@ -171,7 +186,7 @@ async function collectionView(main, knowledgeId) {
     } catch (error) { showError(error); }
   }
 
-  return () => off();
+  return () => { off(); clearInterval(poll); };
 }
 
 function formatSize(bytes) {
