@@ -6,6 +6,7 @@ pages go to WEB_SCREENSHOTS_DIR (default .artifacts/screenshots).
 """
 
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -193,6 +194,43 @@ def test_another_tab_sees_new_messages_live(new_page: Callable[..., Any], site: 
     send(page, "And a second question")
     expect_visible(second.locator(".message.user").filter(has_text="And a second question"))
     expect_visible(second.locator(".message.assistant").nth(1))
+
+
+def test_an_api_clients_stream_into_the_chat_shows_live(
+    new_page: Callable[..., Any], site: str
+) -> None:
+    page = admin_page(new_page)
+    send(page, "Start here")
+    expect_visible(page.locator(".message.assistant:not(.streaming)"))
+    chat_id = page.url.rsplit("/", 1)[1]
+    body = {
+        "model": "mock",
+        "chat_id": chat_id,
+        "stream": True,
+        "messages": [{"role": "user", "content": "From another device"}],
+        "mock_chunks": 10,
+        "mock_delay": 0.4,
+    }
+    done = threading.Event()
+
+    def stream() -> None:
+        with httpx.stream(
+            "POST", f"{site}/api/chat/completions", json=body, headers=auth(site), timeout=60
+        ) as response:
+            for _ in response.iter_lines():
+                pass
+        done.set()
+
+    worker = threading.Thread(target=stream)
+    worker.start()
+    try:
+        live = page.locator(".message.assistant.streaming").filter(has_text="tok1")
+        expect_visible(live)
+        assert not done.is_set()  # seen while the other client was still streaming
+        expect_visible(page.locator(".message.user").filter(has_text="From another device"))
+        expect_visible(page.locator(".message.assistant:not(.streaming)").filter(has_text="tok9"))
+    finally:
+        worker.join(timeout=60)
 
 
 def test_knowledge_upload_processing_ask_and_sources(

@@ -6,6 +6,8 @@ const main = document.getElementById('main');
 const sidebar = document.getElementById('sidebar');
 export const live = new Live();
 let cleanup = null; // the current view's teardown
+let view = main; // the current view's container: a view that lost the race writes to a detached one
+let routeSeq = 0;
 
 export function navigate(path, { replace = false } = {}) {
   if (replace) history.replaceState(null, '', path);
@@ -49,12 +51,20 @@ function chrome(signedIn) {
 async function route() {
   if (cleanup) { cleanup(); cleanup = null; }
   const path = location.pathname;
-  main.classList.remove('wide');
+  const mine = ++routeSeq;
+  view = h('div', { class: 'view' });
+  fill(main, view);
+  const show = async (load, start) => {
+    const module = await load();
+    if (mine !== routeSeq) return;
+    const teardown = await start(module);
+    if (mine !== routeSeq) { if (teardown) teardown(); return; }
+    cleanup = teardown;
+  };
   if (path.startsWith('/s/')) {
     chrome(Boolean(session.user));
     sidebar.hidden = true;
-    const { shareView } = await import('./share.js');
-    cleanup = await shareView(main, decodeURIComponent(path.slice(3)));
+    await show(() => import('./share.js'), (m) => m.shareView(view, decodeURIComponent(path.slice(3))));
     return;
   }
   if (!session.user) {
@@ -77,20 +87,17 @@ async function route() {
     cleanup = accountView();
   } else if (path.startsWith('/knowledge')) {
     sidebar.hidden = true;
-    const { knowledgeView } = await import('./knowledge.js');
-    cleanup = await knowledgeView(main, path.split('/')[2] || '');
+    await show(() => import('./knowledge.js'), (m) => m.knowledgeView(view, path.split('/')[2] || ''));
   } else if (path === '/dashboard') {
     sidebar.hidden = true;
-    const { dashboardView } = await import('./dashboard.js');
-    cleanup = await dashboardView(main);
+    await show(() => import('./dashboard.js'), (m) => m.dashboardView(view));
   } else if (path === '/' || path.startsWith('/c/')) {
-    const { chatView } = await import('./chat.js');
-    cleanup = await chatView(main, sidebar, path.startsWith('/c/') ? path.slice(3) : '');
+    await show(() => import('./chat.js'), (m) => m.chatView(view, sidebar, path.startsWith('/c/') ? path.slice(3) : ''));
   } else {
     sidebar.hidden = true;
-    fill(main, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '/', 'data-link': true }, 'Back to the chats')));
+    fill(view, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '/', 'data-link': true }, 'Back to the chats')));
   }
-  if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
+  if (mine === routeSeq && !main.contains(document.activeElement)) main.focus({ preventScroll: true });
 }
 
 function fieldErrors(error) {
@@ -137,7 +144,7 @@ function authView() {
         submit.disabled = false;
       }
     });
-    fill(main, form);
+    fill(view, form);
     (mode === 'signup' ? name : email).focus();
   };
   render();
@@ -145,7 +152,7 @@ function authView() {
 
 function pendingView() {
   setTitle('Awaiting approval');
-  fill(main, h('section', { class: 'card narrow' },
+  fill(view, h('section', { class: 'card narrow' },
     h('h1', {}, 'Awaiting approval'),
     h('p', {}, `Your account (${session.user.email}) was created and is awaiting approval by an administrator. `
       + 'Come back once it has been approved.'),
@@ -176,7 +183,7 @@ function accountView() {
     }
   });
   const user = session.user;
-  fill(main, h('h1', {}, 'Account'),
+  fill(view, h('h1', {}, 'Account'),
     h('section', { class: 'card narrow' },
       h('h2', {}, 'You'),
       h('dl', { class: 'facts' }, h('dt', {}, 'Name'), h('dd', {}, user.name),

@@ -5,7 +5,7 @@ import { loadMarkdown, renderMarkdown } from './md.js';
 import { live, navigate, setTitle, showError } from './app.js';
 
 const PAGE = 50;
-const list = { q: '', archived: false, tag: '', cursor: null, done: false, loading: false };
+const list = { q: '', archived: false, tag: '' }; // the filters, kept while moving between chats
 let models = null;
 
 // ---- the list ---------------------------------------------------------------------------
@@ -20,6 +20,7 @@ function chatItem(chat, activeId) {
 }
 
 function buildSidebar(sidebar, activeId) {
+  const paging = { cursor: null, done: false, loading: false, generation: 0 }; // this sidebar's
   const search = h('input', { type: 'search', placeholder: 'Search chats', value: list.q });
   const archived = h('input', { type: 'checkbox' });
   archived.checked = list.archived;
@@ -39,33 +40,38 @@ function buildSidebar(sidebar, activeId) {
   sidebar.hidden = false;
 
   async function loadPage() {
-    if (list.loading || list.done) return;
-    list.loading = true;
+    if (paging.loading || paging.done) return;
+    paging.loading = true;
+    const generation = paging.generation;
+    let again = false;
     const params = new URLSearchParams({ limit: String(PAGE), archived: String(list.archived) });
     if (list.q) params.set('q', list.q);
     if (list.tag) params.set('tag', list.tag);
-    if (list.cursor) params.set('cursor', list.cursor);
+    if (paging.cursor) params.set('cursor', paging.cursor);
     try {
       const response = await api(`/api/chats/?${params}`, { raw: true });
       const rows = await response.json();
+      if (generation !== paging.generation) { again = true; return; } // the filters changed meanwhile
       sentinel.remove();
       for (const chat of rows) items.append(chatItem(chat, activeId));
-      list.cursor = response.headers.get('X-Next-Cursor');
-      list.done = !list.cursor;
+      paging.cursor = response.headers.get('X-Next-Cursor');
+      paging.done = !paging.cursor;
       if (!items.children.length) items.append(h('li', { class: 'muted empty' }, list.q ? 'No chat matches.' : 'No chats yet.'));
-      if (!list.done) items.append(sentinel);
-      more.hidden = list.done;
+      if (!paging.done) items.append(sentinel);
+      more.hidden = paging.done;
     } catch (error) {
       showError(error);
     } finally {
-      list.loading = false;
+      paging.loading = false;
+      if (again) loadPage();
     }
   }
 
   function reset() {
+    paging.generation += 1;
     loadTags();
-    list.cursor = null;
-    list.done = false;
+    paging.cursor = null;
+    paging.done = false;
     clear(items);
     loadPage();
   }
@@ -498,12 +504,31 @@ export async function chatView(main, sidebar, chatId) {
 
   // ---- live: another tab or device -----------------------------------------------------
 
+  // A completion another client runs with this chat's id (an API client, another device)
+  // streams here as completion.delta events, then the saved reply replaces it.
   let pending = null;
+  const liveText = new Map();
   const off = live.on((type, data) => {
-    if (!chat || data.chat_id !== chat.id) return;
-    if (type === 'message' && !streaming) {
+    if (!chat || data.chat_id !== chat.id || streaming) return;
+    if (type === 'completion.delta') {
+      const id = String(data.message_id);
+      let node = [...thread.children].find((li) => li.dataset.live === id);
+      if (!node) {
+        node = h('li', { class: 'message assistant streaming', 'aria-busy': 'true' },
+          h('div', { class: 'meta' }, h('strong', {}, 'Assistant')), h('div', { class: 'content' }));
+        node.dataset.live = id;
+        thread.append(node);
+      }
+      const delta = typeof data.delta === 'string' ? data.delta : (data.delta && data.delta.content) || '';
+      liveText.set(id, (liveText.get(id) || '') + delta);
+      renderMarkdown(node.querySelector('.content'), liveText.get(id));
+      return;
+    }
+    if (type === 'message' || type === 'completion.done') {
       clearTimeout(pending);
-      pending = setTimeout(() => { if (!streaming) reload().catch(() => {}); }, 150);
+      pending = setTimeout(() => {
+        if (!streaming) reload().then(() => liveText.clear(), () => {});
+      }, 150);
     }
   });
 
