@@ -9,8 +9,10 @@ The virtualenv lives in .venv and is reinstalled only when pyproject.toml change
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -33,11 +35,20 @@ def ensure_installed(extras: str) -> None:
     have = set(MARKER.read_text().split()) if MARKER.exists() else set()
     if need in have or (not extras and f"{digest}:test" in have):
         return
-    print(f"Installing the project{f' with {extras}' if extras else ''} ...", flush=True)
+    print(
+        f"Installing the project{f' with {extras}' if extras else ''}: the first time takes a"
+        " few minutes (PyTorch for the embedding model is large); pip shows each step.",
+        flush=True,
+    )
     spec = f".[{extras}]" if extras else "."
-    pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True, cwd=ROOT)  # noqa: S603
-    subprocess.run([*pip, "--editable", spec], check=True, cwd=ROOT)  # noqa: S603
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--quiet", "--upgrade", "pip"], check=True, cwd=ROOT)  # noqa: S603
+    # pip's own lines (Collecting, Downloading with a progress bar, Installing), so a long
+    # download never looks like a hang.
+    subprocess.run(  # noqa: S603
+        [*pip, "--progress-bar", "on", "--editable", spec], check=True, cwd=ROOT
+    )
+    print("Installed.", flush=True)
     MARKER.write_text(" ".join({h for h in have if h.startswith(digest)} | {need}))
 
 
@@ -57,7 +68,16 @@ def test(args: list[str]) -> int:
     ensure_installed("test")
     # With REDIS_URL set the tests delete the keys under this prefix, and only those.
     env = {**os.environ, "CACHE_KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "webui-test")}
-    code = subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, env=env)  # noqa: S603
+    # The tests' files (the SQLite test database with its -wal/-shm, uploads) go to a folder of
+    # their own, never beside the served database in ./data, unless DATA_DIR says where.
+    scratch = None if env.get("DATA_DIR") else tempfile.mkdtemp(prefix="webui-test-data-")
+    if scratch:
+        env["DATA_DIR"] = scratch
+    try:
+        code = subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, env=env)  # noqa: S603
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     if code == 5:  # pytest's "no tests collected" must never pass for green
         print("dev.py: pytest collected no tests; failing.", file=sys.stderr)
         return 1

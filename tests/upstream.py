@@ -7,6 +7,7 @@
 (which our proxy passes through, as it does any field it does not know):
 
 - ``mock_chunks`` (default 5) tokens ``tok0 tok1 …``, ``mock_delay`` seconds between chunks;
+  ``mock_content`` answers that text instead, in ``mock_chunks`` pieces;
 - ``mock_fault``: ``401``, ``429`` (with ``Retry-After: 7``), ``500``, ``503``, ``400``,
   ``hang`` (never answers), ``hang_after_headers`` (headers, then nothing), ``cut`` (closes
   the connection after ``mock_cut_after`` chunks), ``nodone`` (ends cleanly without
@@ -124,6 +125,9 @@ class StandIn:
         if fault == "hang":
             await asyncio.sleep(3600)
         tokens = [f"tok{i} " for i in range(chunks)]
+        if isinstance(body.get("mock_content"), str):
+            text, size = body["mock_content"], -(-len(body["mock_content"]) // max(chunks, 1))
+            tokens = [text[i : i + size] for i in range(0, len(text), size)] or [""]
         prompt_tokens = 3 * len(body.get("messages", []))
         usage = {
             "prompt_tokens": prompt_tokens,

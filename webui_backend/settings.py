@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "functions",
     "realtime",
     "importers",  # manage.py import_openwebui
+    "web",
 ]
 
 MIDDLEWARE = [

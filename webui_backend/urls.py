@@ -6,6 +6,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from web.urls import api_urlpatterns as web_api_patterns
 from webui_backend.health import HealthApi, VersionApi
 from webui_backend.metrics import metrics_view
 
@@ -16,6 +17,7 @@ api_patterns = [
     path("", include("llm.urls")),
     path("", include("knowledge.urls")),
     path("", include("retrieval.urls")),
+    path("", include((web_api_patterns, "web-api"))),
 ]
 
 urlpatterns = [
@@ -27,6 +29,7 @@ urlpatterns = [
     path("health", HealthApi.as_view(), name="health"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    path("", include("web.urls")),  # the web client's pages (docs/web-client.md)
 ]
 
 handler400 = "webui_backend.errors.bad_request"
