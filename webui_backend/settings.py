@@ -166,8 +166,8 @@ if REDIS_URL:
             "BACKEND": "webui_backend.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "webui"),
-            # A Redis that stops answering must not hang requests: the rate limiter and the
-            # settings cache then fail open after at most this long (seconds).
+            # A Redis that stops answering must not hang requests: the rate limiter (closed or
+            # open, RATE_LIMIT_FAIL_OPEN) and the settings cache give up after this (seconds).
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }

@@ -13,7 +13,14 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from rest_framework.test import APIClient
 
 from llm.models import Connection
-from llm.upstream import AddressRefused, GuardedConnector, Upstream, catalogue, catalogue_forget
+from llm.upstream import (
+    AddressRefused,
+    GuardedConnector,
+    Upstream,
+    catalogue,
+    catalogue_forget,
+    http_sessions_close,
+)
 from retrieval.embedders import OpenAIEmbedder
 from retrieval.errors import EmbeddingUnavailable
 from retrieval.ssrf import own_service_ports
@@ -210,6 +217,7 @@ async def test_a_connection_redirecting_to_metadata_or_named_by_address_is_refus
 
         models, errors = await catalogue([redirecting, metadata, fine])
     finally:
+        await http_sessions_close()
         pages.stop()
         catalogue_forget()
 
