@@ -7,7 +7,8 @@ makes a second run a no-op: whatever is already here is counted as such and left
 
 Each user's data is one transaction: a user is imported whole or not at all. Things that need
 several users' data (custom models on someone's collection, connections) come after, each in
-its own transaction. ``dry_run`` does all of it and rolls every transaction back. Whatever
+its own transaction. ``dry_run`` does all of it in one transaction (each part a savepoint) and
+rolls it back. Whatever
 cannot be imported is listed in the summary with the reason, never dropped in silence.
 """
 
@@ -99,7 +100,7 @@ class Summary:
 
 
 class _Rollback(Exception):
-    """Raised inside a transaction to roll it back (a dry run) after counting."""
+    """Raised inside the dry run's transaction to roll it back after counting."""
 
 
 @dataclass
@@ -109,10 +110,25 @@ class Importer:
     progress: Callable[[str, int, int], None] = lambda label, done, total: None
     summary: Summary = field(default_factory=Summary)
     stored_names: list[str] = field(default_factory=list)  # bytes written this transaction
+    all_stored: list[str] = field(default_factory=list)  # ... and by those that committed
 
     # --- the whole run --------------------------------------------------------------------
 
     def run(self) -> Summary:
+        """Import everything; a dry run does the same inside one transaction rolled back at
+        the end (so later parts see the earlier ones, as in a real run)."""
+        if not self.dry_run:
+            self._run()
+            return self.summary
+        try:
+            with transaction.atomic():
+                self._run()
+                raise _Rollback()
+        except _Rollback:
+            file_bytes_unclaimed_delete(storage_names=self.all_stored)
+        return self.summary
+
+    def _run(self) -> None:
         users = self.source.rows("user", "ORDER BY created_at")
         auths = {row["id"]: row for row in self.source.rows("auth")}
         self.tags = {(r["user_id"], r["id"]): r["name"] for r in self.source.rows("tag")}
@@ -137,7 +153,6 @@ class Importer:
         self._in_transaction(self._connections)
         self._in_transaction(self._site_settings)
         self._left_behind()
-        return self.summary
 
     def _in_transaction(self, work: Callable[[], None]) -> None:
         """Run ``work`` in one transaction; a failure rolls back that part only and is listed."""
@@ -145,12 +160,9 @@ class Importer:
         outer, self.summary = self.summary, local
         self.stored_names = []
         try:
-            with transaction.atomic():
+            with transaction.atomic():  # a savepoint inside a dry run's transaction
                 work()
-                if self.dry_run:
-                    raise _Rollback()
-        except _Rollback:
-            file_bytes_unclaimed_delete(storage_names=self.stored_names)
+            self.all_stored.extend(self.stored_names)
         except Exception as exc:  # one user's (or item's) data, rolled back whole
             file_bytes_unclaimed_delete(storage_names=self.stored_names)
             local = Summary()

@@ -266,6 +266,8 @@ def test_dry_run_changes_nothing(owui: Path, settings: Any) -> None:
     assert summary_line(output, "chats") == [5, 0, 0]
     assert summary_line(output, "users") == [4, 0, 0]
     assert "Dry run" in output
+    assert "is not here" not in output  # later parts see the earlier ones, as in a real run
+    assert summary_line(output, "models") == [1, 0, 0]
     media = Path(settings.MEDIA_ROOT)
     assert not [p for p in media.rglob("*") if p.is_file()]  # no bytes left behind
 

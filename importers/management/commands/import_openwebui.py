@@ -104,7 +104,7 @@ class Command(BaseCommand):
             self.stdout.write("Not imported, or changed on the way:")
             for note in summary.notes:
                 self.stdout.write(f"  - {note}")
-        if summary.imported["files"] or summary.imported["knowledge"]:
+        if not dry_run and (summary.imported["files"] or summary.imported["knowledge"]):
             self.stdout.write(
                 "\nFiles are being indexed again by the processing jobs (vectors do not carry "
                 "over); GET /api/files/{id}/job shows each one's progress."
