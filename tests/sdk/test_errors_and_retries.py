@@ -208,3 +208,22 @@ def test_logging_one_line_per_request_and_never_the_key(
     text = "\n".join(lines)  # (httpx's own log, when on, is httpx's business)
     for secret in (key, key[3:], share["share_id"], "secret title", "Bearer"):
         assert secret not in text
+
+
+def test_fastgpts_envelope_errors_are_understood(both: Both, sdk_server: str, ann_key: str) -> None:
+    chat = both.chat(api_key=ann_key, base_url=sdk_server)
+
+    response = both.run(
+        chat.request(
+            "POST",
+            COMPLETIONS,
+            json={"model": "mock", "messages": []},
+            headers={"X-Response-Envelope": "true"},
+        )
+    )
+    with pytest.raises(ValidationError) as caught:
+        response.raise_for_status()
+
+    assert response.json()["success"] is False
+    assert caught.value.code == "invalid"
+    assert "messages" in caught.value.fields
