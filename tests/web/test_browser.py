@@ -326,7 +326,7 @@ def test_share_link_opens_signed_out_and_revoking_ends_it(
 
 
 def test_dashboard_draws_usage_and_is_for_admins_only(
-    new_page: Callable[..., Any], site: str
+    new_page: Callable[..., Any], site: str, console: Any
 ) -> None:
     page = admin_page(new_page)
     send(page, "Use some tokens")
@@ -360,8 +360,30 @@ def test_dashboard_draws_usage_and_is_for_admins_only(
     shot(page, "dashboard-users")
     page.get_by_role("combobox", name="Role of ann@example.com").wait_for()
     assert page.get_by_role("combobox", name="Role of ann@example.com").is_disabled()
+    # Disable (role pending) and delete another account; the audit log records both.
+    httpx.post(
+        f"{site}/api/auths/signup",
+        json={"name": "Carl", "email": "carl@example.com", "password": "yet another passphrase 9"},
+    ).raise_for_status()
+    page.get_by_label("Search users").fill("carl")
+    carl = page.get_by_role("row").filter(has_text="carl@example.com")
+    expect_visible(carl)
+    page.wait_for_function("() => document.querySelectorAll('tbody tr').length === 1")
+    carl.get_by_role("button", name="Disable").click()
+    page.wait_for_function(
+        "() => document.querySelector('select[aria-label=\"Role of carl@example.com\"]')"
+        ".value === 'pending'"
+    )
+    console.answers.append(True)
+    carl.get_by_role("button", name="Delete").click()
+    expect_visible(page.get_by_role("status").filter(has_text="is being deleted"))
     page.get_by_role("tab", name="Audit log").click()
     expect_visible(page.get_by_role("columnheader", name="Action"))
+    expect_visible(
+        page.get_by_role("cell", name="carl@example.com")
+        .or_(page.locator("td", has_text="carl"))
+        .first
+    )
     page.get_by_role("tab", name="Connections and models").click()
     expect_visible(page.locator(".models code", has_text="mock"))
     shot(page, "dashboard-connections")
