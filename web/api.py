@@ -14,10 +14,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from users import services
 from users.api.auth import PasswordUpdateApi, SigninApi, SignupApi
 from users.errors import InvalidToken
+from users.models import User
 from users.serializers import UserOutputSerializer
 from webui_backend.errors import Forbidden
 
@@ -131,9 +135,12 @@ class CookieSignoutApi(CsrfCheckedMixin, APIView):
     def post(self, request: Request) -> Response:
         refresh_token = request.COOKIES.get(COOKIE, "")
         if refresh_token:
-            # A spent or forged cookie: clearing it is all there is to do.
-            with contextlib.suppress(InvalidToken):
-                services.session_end(refresh_token=refresh_token)
+            # The cookie is HttpOnly, SameSite=Strict and CSRF-checked: whoever sends it is the
+            # browser it was set in, so the session it names is the one that ends. A spent or
+            # forged cookie: clearing it is all there is to do.
+            with contextlib.suppress(InvalidToken, TokenError, User.DoesNotExist):
+                owner = User.objects.get(pk=RefreshToken(refresh_token)[jwt_settings.USER_ID_CLAIM])
+                services.session_end(user=owner, refresh_token=refresh_token)
         response = Response(status=status.HTTP_204_NO_CONTENT)
         cookie_clear(response)
         return response
