@@ -378,6 +378,7 @@ class MessageRow:
         "model",
         "usage",
         "sources",
+        "feedback",
         "created_at",
     )
     __slots__ = FIELDS
