@@ -104,7 +104,9 @@ class FeedbackSerializer(StrictSerializer):
     """A rating of an answer: thumbs up (1) or down (-1), with an optional comment."""
 
     rating = serializers.ChoiceField(choices=[1, -1])
-    comment = StrictCharField(max_length=FEEDBACK_COMMENT_MAX, required=False, default="")
+    comment = StrictCharField(
+        max_length=FEEDBACK_COMMENT_MAX, required=False, allow_blank=True, default=""
+    )
     updated_at = serializers.IntegerField(
         required=False, min_value=0, max_value=TIMESTAMP_MAX, help_text="Unix seconds."
     )
