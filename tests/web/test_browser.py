@@ -277,7 +277,10 @@ def test_knowledge_upload_processing_ask_and_sources(
         )
     shot(page, "knowledge")
     page.get_by_role("button", name="Ask this collection").click()
-    page.wait_for_function("() => document.querySelector('select[name=knowledge]').value !== ''")
+    # The chat page replaces the knowledge page: until its picker exists there is nothing to read.
+    page.wait_for_function(
+        "() => document.querySelector('select[name=knowledge]')?.value > ''", timeout=30_000
+    )
     send(page, "What is the launch code of the Falcon project?")
     answer = page.locator(".message.assistant:not(.streaming)")
     # The server process may load the embedding model for this first query (a worker indexed).
