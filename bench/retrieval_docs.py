@@ -200,6 +200,9 @@ def main() -> None:
         "(the same index: query-time settings only)",
     )
     parser.add_argument("--json", type=Path, help="write the ranks and timings here")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the server's DATA_DIR (its index) and print it"
+    )
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.env)
     print(f"mode: {mode()}; load average: {loadavg()}; server env: {extra or 'defaults'}")
@@ -218,7 +221,10 @@ def main() -> None:
             ) as s:
                 results[variant] = asyncio.run(ask(s.base_url, s.pid, ingested))
     finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if args.keep:
+            print(f"DATA_DIR kept: {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
     print(f"load average at the end: {loadavg()}")
     for label, result in results.items():
         report(result, label)

@@ -19,6 +19,11 @@ from webui_backend.server import WEBSOCKET_LIMITS  # what the README's server ru
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Every server and worker the tests start stores files here. They all share one broker queue, so
+# a worker started for one server takes uploads made through another: one storage folder for the
+# whole run, as a deployment's processes share theirs.
+RUN_DATA_DIR = Path(tempfile.mkdtemp(prefix="webui-test-data-"))
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -69,7 +74,7 @@ def start_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Calla
         environment = {
             **os.environ,
             "DATABASE_URL": database_url(),
-            "DATA_DIR": str(workdir / "data"),
+            "DATA_DIR": str(RUN_DATA_DIR),
             # The embedding model exported to ONNX once for the whole test run.
             "RAG_MODEL_CACHE_DIR": str(settings.RAG_MODEL_CACHE_DIR),
             # The tests mint tokens for the users they make; the server must accept them.
@@ -98,7 +103,7 @@ def start_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Calla
         environment = {
             **os.environ,
             "DATABASE_URL": database_url(),
-            "DATA_DIR": str(workdir / "data"),
+            "DATA_DIR": str(RUN_DATA_DIR),
             "RAG_MODEL_CACHE_DIR": str(settings.RAG_MODEL_CACHE_DIR),
             "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
         }

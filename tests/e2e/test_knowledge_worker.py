@@ -22,6 +22,7 @@ from knowledge.models import ProcessingJob
 from retrieval.models import Chunk
 from tests.e2e.conftest import (
     ROOT,
+    RUN_DATA_DIR,
     database_url,
     free_port,
     server_command,
@@ -46,7 +47,7 @@ def stack() -> Iterator[Any]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
-        "DATA_DIR": str(workdir / "data"),
+        "DATA_DIR": str(RUN_DATA_DIR),
         "SECRET_KEY": settings.SECRET_KEY,
         "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", ""),
         "PYTHONUNBUFFERED": "1",

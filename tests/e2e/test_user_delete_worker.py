@@ -13,7 +13,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from tests.e2e.conftest import ROOT, database_url
+from tests.e2e.conftest import ROOT, RUN_DATA_DIR, database_url
 from tests.factories import PASSWORD
 from users.models import AuditLog, User
 
@@ -32,7 +32,8 @@ def celery_worker() -> Iterator[None]:
     log = Path(tempfile.mkdtemp(prefix="webui-worker-")) / "worker.log"
     command = [sys.executable, "-m", "celery", "-A", "webui_backend", "worker", "--pool=solo"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
-    env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DATABASE_URL": database_url(), "DATA_DIR": str(RUN_DATA_DIR)}
+    env["PYTHONUNBUFFERED"] = "1"
     with log.open("wb") as out:
         worker = subprocess.Popen(  # noqa: S603 - our own worker, fixed arguments
             command, cwd=ROOT, env=env, stdout=out, stderr=out
