@@ -8,9 +8,9 @@ Scores are in [0, 1], higher is better:
   RAG_LEXICAL_MIN_RELATIVE of the best lexical score left out), ``sum(weight / (RRF_K +
   rank))`` with RRF_K = 60, divided by its maximum ``(1 + weight) / (RRF_K + 1)``: 1.0 is a
   chunk ranked first by both. Then documents are ranked (``_by_document``: a file's best chunk
-  plus a small share of its others) and each file gives the top results its best chunk before
-  any file gives a second. The constants were chosen on bench/'s labelled sets
-  (bench/README.md).
+  plus RAG_DOCUMENT_SUM_WEIGHT, 0 by default, of its others) and each file gives the top
+  results its best chunk before any file gives a second. The constants were chosen on
+  bench/'s labelled sets (bench/README.md).
 """
 
 import uuid

@@ -412,7 +412,7 @@ RAG_INDEXING_THREADS = env_int("RAG_INDEXING_THREADS", default=0, minimum=0)
 # each giving the results this many chunks before the remaining ones (0: plain chunk ranking).
 RAG_LEXICAL_WEIGHT = env_float("RAG_LEXICAL_WEIGHT", default=0.5, minimum=0.0)
 RAG_LEXICAL_MIN_RELATIVE = env_float("RAG_LEXICAL_MIN_RELATIVE", default=0.5, minimum=0.0)
-RAG_DOCUMENT_SUM_WEIGHT = env_float("RAG_DOCUMENT_SUM_WEIGHT", default=0.1, minimum=0.0)
+RAG_DOCUMENT_SUM_WEIGHT = env_float("RAG_DOCUMENT_SUM_WEIGHT", default=0.0, minimum=0.0)
 RAG_CHUNKS_PER_DOCUMENT = env_int("RAG_CHUNKS_PER_DOCUMENT", default=1, minimum=0)
 # Where the exported ONNX models are cached (several data dirs may share one).
 RAG_MODEL_CACHE_DIR = Path(env_str("RAG_MODEL_CACHE_DIR") or DATA_DIR / "models").resolve()
