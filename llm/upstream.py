@@ -483,6 +483,30 @@ async def _reads(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
         raise
 
 
+#: After ``[DONE]``, how long to wait for the body's end (it normally comes in the same
+#: write, or the next one) before the stream is left with its connection closed.
+BODY_END_GRACE = 0.1
+#: After ``[DONE]``, how many more bytes to read while waiting for the body's end.
+BODY_END_BYTES = 64 * 1024
+
+
+async def _body_end(content: aiohttp.StreamReader) -> None:
+    """Waits briefly for the end of a body whose ``[DONE]`` has come, so that leaving gives
+    the connection back to the pool (aiohttp closes a connection whose body has not ended:
+    the next completion would pay a new TCP and TLS handshake). An upstream that keeps the
+    body open, or sends more, is left after BODY_END_GRACE: its connection is closed."""
+    read = 0
+    try:
+        async with asyncio.timeout(BODY_END_GRACE):
+            while not content.at_eof() and read <= BODY_END_BYTES:
+                data = await content.readany()
+                if not data:
+                    return
+                read += len(data)
+    except TRANSPORT_ERRORS:
+        return
+
+
 async def completion_stream(
     upstream: Upstream, payload: dict[str, Any]
 ) -> AsyncIterator[dict[str, Any]]:
@@ -513,8 +537,7 @@ async def completion_stream(
                 for line in lines:
                     chunk = _sse_line(line)
                     if chunk is _DONE:
-                        # Left now: aiohttp gives the connection back to the pool if the
-                        # body's end came with [DONE] (it normally does), else closes it.
+                        await _body_end(response.content)
                         return
                     if chunk is not None:
                         yield chunk

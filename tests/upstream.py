@@ -6,7 +6,8 @@
 ``/v1/chat/completions``). Each request tells it how to behave through extra body fields
 (which our proxy passes through, as it does any field it does not know):
 
-- ``mock_chunks`` (default 5) tokens ``tok0 tok1 …``, ``mock_delay`` seconds between chunks;
+- ``mock_chunks`` (default 5) tokens ``tok0 tok1 …``, ``mock_delay`` seconds between chunks,
+  ``mock_end_delay`` seconds between ``[DONE]`` and the body's end (a separate write);
   ``mock_content`` answers that text instead, in ``mock_chunks`` pieces;
 - ``mock_fault``: ``401``, ``429`` (with ``Retry-After: 7``), ``500``, ``503``, ``400``,
   ``hang`` (never answers), ``hang_after_headers`` (headers, then nothing), ``cut`` (closes
@@ -113,6 +114,7 @@ class StandIn:
         fault = str(body.get("mock_fault", ""))
         chunks = int(body.get("mock_chunks", 5))
         delay = float(body.get("mock_delay", 0))
+        end_delay = float(body.get("mock_end_delay", 0))
         if fault in ("400", "401", "500", "503"):
             return web.json_response(
                 {"error": {"message": f"stand-in fault {fault}", "type": "test"}},
@@ -226,6 +228,8 @@ class StandIn:
             while fault == "hang_after_done":  # until the client drops the connection
                 await asyncio.sleep(0.1)
                 await response.write(b": still here\n\n")
+            if end_delay:
+                await asyncio.sleep(end_delay)
             await response.write_eof()
             self.finished += 1
         except (ConnectionResetError, asyncio.CancelledError):

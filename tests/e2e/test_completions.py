@@ -538,8 +538,14 @@ def test_streams_one_after_another_reuse_the_upstream_connection(
     proxy: str, user: User, upstream: StandIn
 ) -> None:
     """A stream read to its end gives its connection back: no new TCP (or TLS) handshake
-    per completion."""
-    body = {"model": "mock", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    per completion, even when the body's end comes a moment after ``[DONE]`` (a separate
+    write: under load it often does)."""
+    body = {
+        "model": "mock",
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+        "mock_end_delay": 0.03,
+    }
 
     with http(proxy, user) as client:
         for _ in range(3):
