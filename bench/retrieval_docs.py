@@ -37,7 +37,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH_DIR)]
 
 import httpx  # noqa: E402
-from docs_set import DEFAULT_OUT, MANUALS, load  # noqa: E402
+from docs_set import DEFAULT_OUT, MANUALS, load, visible_chars  # noqa: E402
 from harness import BENCH_ENV, loadavg, mode, rss_mib, running_server, signup  # noqa: E402
 
 KS = (1, 5, 10)
@@ -87,6 +87,13 @@ async def ingest(base_url: str, args: argparse.Namespace) -> dict:
         created = await client.post("/api/knowledge/create", json={"name": "docs"})
         knowledge_id = created.json()["id"]
         names = corpus["documents"]
+        if args.ingest_chars:  # a speed run at a given size: the first pages up to that size
+            names, total = list(names), 0
+            for count, name in enumerate(names):
+                total += visible_chars((args.set / "docs" / name).read_text(errors="replace"))
+                if total >= args.ingest_chars:
+                    names = names[: count + 1]
+                    break
         doc_of_file: dict[str, str] = {}
         queue = iter(names)
         started = time.perf_counter()
@@ -120,6 +127,9 @@ async def ingest(base_url: str, args: argparse.Namespace) -> dict:
     return {
         "token": token,
         "knowledge_id": knowledge_id,
+        "chars": sum(
+            visible_chars((args.set / "docs" / n).read_text(errors="replace")) for n in names
+        ),
         "doc_of_file": doc_of_file,
         "questions": corpus["questions"],
         "documents": len(names),
@@ -203,6 +213,13 @@ def main() -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the server's DATA_DIR (its index) and print it"
     )
+    parser.add_argument(
+        "--ingest-chars",
+        type=int,
+        default=0,
+        help="ingestion only, of the set's first pages up to this many characters of visible "
+        "text (e.g. 1500000: the issue's 178 pages); no questions asked",
+    )
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.env)
     print(f"mode: {mode()}; load average: {loadavg()}; server env: {extra or 'defaults'}")
@@ -211,6 +228,13 @@ def main() -> None:
     try:
         with running_server({**BENCH_ENV, **extra}, startup_timeout=120, data_dir=data_dir) as s:
             ingested = asyncio.run(ingest(s.base_url, args))
+            if args.ingest_chars:
+                print(
+                    f"{ingested['documents']} pages, {ingested['chars'] / 1e6:.2f} M chars of "
+                    f"visible text: uploaded in {ingested['uploaded_s']:.1f} s, indexed in "
+                    f"{ingested['indexed_s']:.1f} s; failed: {len(ingested['failed'])}"
+                )
+                return
             results[" ".join(args.env) or "as configured"] = asyncio.run(
                 ask(s.base_url, s.pid, ingested)
             )

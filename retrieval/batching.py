@@ -80,6 +80,7 @@ def batcher_for(embedder: Any, max_texts: int) -> Batcher:
     """The process's batcher of this embedder (same model, runtime and threads: same one)."""
     key = (type(embedder).__name__, embedder.key, getattr(embedder, "threads", None), max_texts)
     key += (getattr(embedder, "runtime", None), getattr(embedder, "batch_size", None))
+    key += (getattr(embedder, "precision", None),)
     with _lock:
         found = _batchers.get(key)
         if found is None:

@@ -141,7 +141,9 @@ class LocalEmbedder:
 
     Made for indexing it uses ``indexing_threads()``; ``for_query()`` gives the same model on
     RAG_EMBEDDING_THREADS (1 by default: a web process embedding a question never takes every
-    core). Both runtimes give the same vectors (the same weights, mean pooling, normalized)."""
+    core). Both runtimes give the same vectors (the same weights, mean pooling, normalized)
+    at fp32; ONNX Runtime runs the int8 model by default (RAG_EMBEDDING_PRECISION, retrieval/
+    onnx.py: close to fp32's vectors, the same vector space key)."""
 
     max_tokens = 256
 
@@ -152,12 +154,17 @@ class LocalEmbedder:
         *,
         threads: int | None = None,
         runtime: str | None = None,
+        precision: str | None = None,
     ) -> None:
         self.model = model or LOCAL_MODEL_NAME
         self.key = model_key("local", self.model)
         self.batch_size = batch_size
         self.threads = threads or indexing_threads()
         self.runtime = runtime or settings.RAG_EMBEDDING_RUNTIME
+        # torch runs the weights as they are
+        self.precision = (
+            (precision or settings.RAG_EMBEDDING_PRECISION) if self.runtime == "onnx" else "fp32"
+        )
         if self.model == LOCAL_MODEL_NAME:
             self.path = str(local_model_path())
         elif local_model_known(self.model):
@@ -173,7 +180,12 @@ class LocalEmbedder:
             from retrieval import onnx
 
             return onnx.embed(
-                Path(self.path), texts, threads=self.threads, batch_size=self.batch_size
+                Path(self.path),
+                texts,
+                threads=self.threads,
+                batch_size=self.batch_size,
+                batch_tokens=settings.RAG_EMBEDDING_BATCH_TOKENS,
+                precision=self.precision,
             )
         model = _sentence_transformer(self.path, self.threads)
         vectors = model.encode(
@@ -194,6 +206,7 @@ class LocalEmbedder:
             self.batch_size,
             threads=settings.RAG_EMBEDDING_THREADS,
             runtime=self.runtime,
+            precision=self.precision,
         )
 
 

@@ -20,6 +20,12 @@ from retrieval.models import Chunk, FileIndex
 
 logger = logging.getLogger(__name__)
 
+#: Chunks of a file handed to the embedder at a time, in batches (RAG_EMBEDDING_BATCH_SIZE):
+#: cancellation is checked and progress reported between slices. Several batches, so that the
+#: local model's batcher can sort many chunks (of this file and of files indexed at the same
+#: time) by length: less padding per pass.
+SLICE_BATCHES = 8
+
 __all__ = [
     "EmbeddingUnavailable",
     "IndexingCancelled",
@@ -82,14 +88,14 @@ def file_index(
     if not pieces:
         raise IndexingFailed("The file has no text to index.")
     total = len(pieces)
-    batch = settings.RAG_EMBEDDING_BATCH_SIZE
+    step = SLICE_BATCHES * settings.RAG_EMBEDDING_BATCH_SIZE
     parts: list[np.ndarray] = []
-    for start in range(0, total, batch):
+    for start in range(0, total, step):
         if cancelled is not None and cancelled():
             raise IndexingCancelled()
-        parts.append(_embed(embedder, contents[start : start + batch]))
+        parts.append(_embed(embedder, contents[start : start + step]))
         if progress is not None:
-            progress(min(start + batch, total), total)
+            progress(min(start + step, total), total)
     if cancelled is not None and cancelled():
         raise IndexingCancelled()
     vectors = np.vstack(parts)
@@ -138,7 +144,8 @@ def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
     """The local model through the process's batcher (chunks of files indexed at the same time
     share forward passes); an embeddings server directly (it batches on its side)."""
     if isinstance(embedder, LocalEmbedder):
-        return embed_batched(embedder, texts, max_texts=4 * settings.RAG_EMBEDDING_BATCH_SIZE)
+        batch = settings.RAG_EMBEDDING_BATCH_SIZE
+        return embed_batched(embedder, texts, max_texts=4 * SLICE_BATCHES * batch)
     return embedder.embed(texts)
 
 
