@@ -133,6 +133,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "max_idle": 300,
         }  # CONN_HEALTH_CHECKS makes Django check each connection as it leaves the pool
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's backend with the process's write transactions queued (webui_backend/sqlite3).
+    DATABASES["default"]["ENGINE"] = "webui_backend.sqlite3"
     # The request threads live on (webui_backend/threads.py), so each keeps its connection:
     # opening one (file, pragmas, Django's SQL functions) cost more than most queries.
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", default=600, minimum=0)
