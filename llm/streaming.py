@@ -138,6 +138,7 @@ class Pump:
         self.listening = True
         self.upstream_done = False
         self.closed = False
+        self.deadline = float("inf")  # the event loop's time when the turn must end
 
     def put(self, item: bytes | None) -> None:
         if self.closed:
@@ -155,6 +156,7 @@ class Pump:
             raise RuntimeError("turn started without an upstream")
         publisher = Publisher(turn) if turn.chat_id is not None else None
         limit = settings.COMPLETION_MAX_SECONDS
+        self.deadline = asyncio.get_running_loop().time() + limit
         try:
             async with asyncio.timeout(limit):
                 await self.consume(upstream, publisher)
@@ -194,6 +196,14 @@ class Pump:
             self.take_answer(body)
 
     async def pass_chunk(self, chunk: dict[str, Any], publisher: "Publisher | None") -> None:
+        # The deadline again, by the clock: asyncio.timeout cancels once, and a cancellation
+        # can be lost on its way (asgiref's sync_to_async returns the thread's result instead
+        # of raising when the cancellation lands in an async_to_sync call of that thread, here
+        # the publisher's channel-layer send, and the inner task ends without re-raising).
+        # Seen once in CI on PostgreSQL + Redis: an upstream that never stops streamed for
+        # minutes past a 3 s deadline. Checked per chunk, the deadline cannot be lost.
+        if asyncio.get_running_loop().time() >= self.deadline:
+            raise TimeoutError
         before = len(self.progress.parts)
         out = chunk_out(self.turn, chunk, self.progress)
         added = sum(len(part.encode()) for part in self.progress.parts[before:])
