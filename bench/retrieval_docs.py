@@ -87,11 +87,12 @@ async def ingest(base_url: str, args: argparse.Namespace) -> dict:
         created = await client.post("/api/knowledge/create", json={"name": "docs"})
         knowledge_id = created.json()["id"]
         names = corpus["documents"]
-        if args.ingest_chars:  # a speed run at a given size: the first pages up to that size
-            names, total = list(names), 0
+        chars = 0  # of visible text, counted only for a speed run at a given size
+        if args.ingest_chars:  # the first pages up to that size
+            names = list(names)
             for count, name in enumerate(names):
-                total += visible_chars((args.set / "docs" / name).read_text(errors="replace"))
-                if total >= args.ingest_chars:
+                chars += visible_chars((args.set / "docs" / name).read_text(errors="replace"))
+                if chars >= args.ingest_chars:
                     names = names[: count + 1]
                     break
         doc_of_file: dict[str, str] = {}
@@ -127,9 +128,7 @@ async def ingest(base_url: str, args: argparse.Namespace) -> dict:
     return {
         "token": token,
         "knowledge_id": knowledge_id,
-        "chars": sum(
-            visible_chars((args.set / "docs" / n).read_text(errors="replace")) for n in names
-        ),
+        "chars": chars,
         "doc_of_file": doc_of_file,
         "questions": corpus["questions"],
         "documents": len(names),
