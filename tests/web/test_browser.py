@@ -184,6 +184,58 @@ def test_regenerate_and_edit_make_branches_and_switching_works(
     assert roles == ["assistant", "assistant", "assistant", "user", "user"]
 
 
+def test_a_late_reload_does_not_undo_a_switch_of_version(
+    new_page: Callable[..., Any], site: str
+) -> None:
+    """A socket event reloads the chat; if that answer arrives after the user has switched
+    versions, the switch stays on the page (and on the server)."""
+    page = admin_page(new_page)
+    answers = iter(range(2, 10))
+    slow_stream(page, mock_chunks=lambda body: next(answers))
+    send(page, "First question")
+    expect_visible(page.locator(".message.assistant:not(.streaming)").filter(has_text="tok1"))
+    page.get_by_role("button", name="Regenerate").click()
+    expect_visible(page.locator(".message.assistant .branch-count").filter(has_text="2/2"))
+    page.wait_for_timeout(500)  # the reloads the answer's own events started are done
+    chat_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    headers = auth(site)
+    history = httpx.get(f"{site}/api/chats/{chat_id}", headers=headers).json()["chat"]["history"]
+    question = next(m for m in history["messages"].values() if m["role"] == "user")
+
+    held: list[tuple[Any, Any]] = []
+
+    def hold_reload(route: Any) -> None:
+        if route.request.method != "GET":
+            route.continue_()
+            return
+        held.append((route, route.fetch()))  # answered by the server now, shown later
+
+    page.route(f"{site}/api/chats/{chat_id}", hold_reload)
+    # Another client adds a third answer: the page is told, and reloads the chat.
+    added = httpx.post(
+        f"{site}/api/chats/{chat_id}/messages",
+        headers=headers,
+        json={"role": "assistant", "content": "from elsewhere", "parent_id": question["id"]},
+    )
+    assert added.status_code in (200, 201), added.text
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the socket event did not reload the chat"
+
+    page.get_by_role("button", name="Previous version").click()  # from 2/2 (of what it shows)
+    expect_visible(page.locator(".message.assistant .branch-count").filter(has_text="1/3"))
+    route, answer = held.pop()
+    route.fulfill(response=answer)  # the reload's answer: the third version current
+    page.wait_for_timeout(500)
+    assert page.locator(".message.assistant .branch-count").inner_text() == "1/3"
+    assert "tok1" in page.locator(".message.assistant").inner_text()
+    stored = httpx.get(f"{site}/api/chats/{chat_id}", headers=headers).json()
+    current = stored["chat"]["history"]["messages"][stored["chat"]["history"]["current_id"]]
+    assert current["content"].split() == ["tok0", "tok1"]  # the first answer
+
+
 def test_another_tab_sees_new_messages_live(new_page: Callable[..., Any], site: str) -> None:
     page = admin_page(new_page)
     send(page, "Hello from the first tab")

@@ -142,6 +142,18 @@ export async function chatView(main, sidebar, chatId) {
   document.body.classList.remove('menu-open');
   const params = new URLSearchParams(location.search);
   let chat = null; // the API's chat object
+  // Requests that answer with the whole chat, numbered as they are sent: an answer is shown
+  // only if no answer to a later one is shown already. A reload that a socket event started
+  // must not put back the branch the user has just switched away from.
+  let chatAsked = 0;
+  let chatShown = 0;
+  async function fetchChat(path, options) {
+    const asked = ++chatAsked;
+    const fresh = await api(path, options);
+    if (asked < chatShown) return null;
+    chatShown = asked;
+    return fresh;
+  }
   let streaming = null; // AbortController of the running stream
   let stopped = false;
 
@@ -242,7 +254,9 @@ export async function chatView(main, sidebar, chatId) {
 
   async function reload() {
     if (!chat) return;
-    chat = await api(`/api/chats/${chat.id}`);
+    const fresh = await fetchChat(`/api/chats/${chat.id}`);
+    if (!fresh) return;
+    chat = fresh;
     render();
   }
 
@@ -390,7 +404,7 @@ export async function chatView(main, sidebar, chatId) {
         const edited = await api(`/api/chats/${chat.id}/messages/${encodeURIComponent(message.id)}/edit`, {
           method: 'POST', body: { content: editor.value },
         });
-        chat = await api(`/api/chats/${chat.id}`);
+        chat = await fetchChat(`/api/chats/${chat.id}`) || chat;
         const newId = edited.id || chat.chat.history.current_id;
         chat.chat.history.current_id = newId;
         render();
@@ -406,7 +420,9 @@ export async function chatView(main, sidebar, chatId) {
   async function switchTo(messageId) {
     try {
       const leaf = deepestLeaf(chat.chat.history, messageId);
-      chat = await api(`/api/chats/${chat.id}/current`, { method: 'POST', body: { message_id: leaf } });
+      const fresh = await fetchChat(`/api/chats/${chat.id}/current`, { method: 'POST', body: { message_id: leaf } });
+      if (!fresh) return;
+      chat = fresh;
       render();
     } catch (error) {
       showError(error);
@@ -419,7 +435,8 @@ export async function chatView(main, sidebar, chatId) {
     const name = prompt('New title', chat.title);
     if (name === null || !name.trim()) return;
     try {
-      chat = await api(`/api/chats/${chat.id}`, { method: 'POST', body: { chat: { title: name.trim() } } });
+      const renamed = await api(`/api/chats/${chat.id}`, { method: 'POST', body: { chat: { title: name.trim() } } });
+      chat = { ...chat, title: renamed.title, updated_at: renamed.updated_at };
       render();
       side.reset();
     } catch (error) { showError(error); }
