@@ -1,4 +1,5 @@
-"""Django's ASGI handler, with the request threads kept and reused instead of made for each.
+"""Django's ASGI handler, with the request threads kept and reused instead of made for each,
+and a sync view's request taken to its thread once (``ASGIHandler``'s doc).
 
 Django runs every HTTP request inside ``asgiref``'s ``ThreadSensitiveContext``: the request's
 sync code (a DRF view, the ORM, the signals) runs on one thread of its own. asgiref makes a
@@ -19,8 +20,13 @@ executor, as with asgiref's own context (the pooled one is back in the list by t
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import SyncToAsync, ThreadSensitiveContext
-from django.core.handlers import asgi
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, iscoroutinefunction, sync_to_async
+from django.core import signals
+from django.core.handlers import asgi, base
+from django.db import close_old_connections, reset_queries
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.urls import Resolver404, get_resolver, get_urlconf
 
 MAX_IDLE = 128
 
@@ -72,8 +78,58 @@ class PooledThreadSensitiveContext(ThreadSensitiveContext):
 
 
 class ASGIHandler(asgi.ASGIHandler):
+    """Django's, with pooled request threads (above), and a sync view's request run through
+    Django's sync middleware chain in one hop to its thread.
+
+    Django's async path takes a sync view's request to its thread to send ``request_started``
+    (whose receivers check the thread's database connections), and back; to it for the view,
+    and back; to it again to render DRF's response, and back (and again to log an error
+    response). Each round trip costs about 0.17 ms of CPU. Here the signal's receivers, the
+    middlewares, the view and the rendering run together in the thread, as under WSGI: one
+    round trip, and one more for ``response.close()`` after the body is sent. An async view
+    (completions) keeps Django's async path and its middleware chain.
+
+    Django's two receivers of ``request_started`` are therefore called by the handler itself,
+    in the request's thread; a receiver connected by anyone else is sent the signal as before.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._in_thread = base.BaseHandler()
+        self._in_thread.load_middleware(is_async=False)
+        for receiver in DJANGO_REQUEST_STARTED:
+            signals.request_started.disconnect(receiver)
+
+    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
+        if view_is_async(request):
+            await sync_to_async(request_started_in_thread, thread_sensitive=True)()
+            return await super().get_response_async(request)
+        return await sync_to_async(self._respond_in_thread, thread_sensitive=True)(request)
+
+    def _respond_in_thread(self, request: HttpRequest) -> HttpResponseBase:
+        request_started_in_thread()
+        return self._in_thread.get_response(request)
+
     async def __call__(self, scope: dict, receive: object, send: object) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         async with PooledThreadSensitiveContext():
             await self.handle(scope, receive, send)
+
+
+def view_is_async(request: HttpRequest) -> bool:
+    """Whether the URL's view is a coroutine function (no view: the sync path answers 404)."""
+    try:
+        match = get_resolver(get_urlconf()).resolve(request.path_info)
+    except Resolver404:
+        return False
+    return iscoroutinefunction(match.func)
+
+
+DJANGO_REQUEST_STARTED = (reset_queries, close_old_connections)
+
+
+def request_started_in_thread() -> None:
+    for receiver in DJANGO_REQUEST_STARTED:
+        receiver()
+
