@@ -37,7 +37,7 @@ from users.permissions import IsAdmin, IsApprovedUser
 from users.services import audit_record
 from webui_backend.errors import Forbidden
 from webui_backend.idempotency import idempotent
-from webui_backend.pagination import PAGE_MAX, keyset_page
+from webui_backend.pagination import PAGE_MAX, keyset_page, keyset_page_of
 from webui_backend.parsers import JSONParser
 from webui_backend.serializers import StrictCharField, StrictSerializer
 
@@ -87,14 +87,22 @@ class ChatListApi(APIView):
             options.pop("page", None),
             options.pop("cursor", None),
         )
-        rows, headers = keyset_page(
-            selectors.chat_list_rows_for_user(user=request.user, **options),
-            limit=limit,
-            page=page,
-            cursor=cursor,
-            after=selectors.after_cursor,
-            encode=selectors.encode_cursor,
-        )
+        if cursor is None and "tag" not in options and not options.get("q"):
+            # The everyday list (a page by number): one statement of our own, not the ORM's.
+            options.pop("q", None)
+            fetched = selectors.chat_list_rows_plain(
+                user=request.user, **options, limit=limit + 1, offset=((page or 1) - 1) * limit
+            )
+            rows, headers = keyset_page_of(fetched, limit=limit, encode=selectors.encode_cursor)
+        else:
+            rows, headers = keyset_page(
+                selectors.chat_list_rows_for_user(user=request.user, **options),
+                limit=limit,
+                page=page,
+                cursor=cursor,
+                after=selectors.after_cursor,
+                encode=selectors.encode_cursor,
+            )
         # Plain rows, not models through ChatListItemOutputSerializer: the same answer in a
         # fifth of the time (bench/README.md, vs_openwebui.py).
         return Response(selectors.chat_list_items(rows), headers=headers)

@@ -86,7 +86,14 @@ def keyset_page(
         queryset = after(queryset, cursor)
     elif page:
         queryset = queryset[(page - 1) * limit :]
-    rows = list(queryset[: limit + 1])
+    return keyset_page_of(list(queryset[: limit + 1]), limit=limit, encode=encode)
+
+
+def keyset_page_of(
+    rows: list[Any], *, limit: int, encode: Callable[[Any], str]
+) -> tuple[list[Any], dict[str, str]]:
+    """``keyset_page`` for rows already read: up to ``limit + 1`` of them, the extra one only
+    telling that there is a next page."""
     if len(rows) <= limit:
         return rows, {}
     rows = rows[:limit]
