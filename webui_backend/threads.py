@@ -132,4 +132,3 @@ DJANGO_REQUEST_STARTED = (reset_queries, close_old_connections)
 def request_started_in_thread() -> None:
     for receiver in DJANGO_REQUEST_STARTED:
         receiver()
-
