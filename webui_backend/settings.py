@@ -526,6 +526,11 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 # Seconds a web process lets requests and streams finish after SIGTERM (webui_backend.server),
 # and a worker its running jobs (then they go back to the queue).
 SHUTDOWN_TIMEOUT = env_int("SHUTDOWN_TIMEOUT", default=25, minimum=0)
+
+# Sync views' requests running at once in their threads (0: no limit), and how long one may
+# run before it gives its place to the next (webui_backend/threads.py, ``Admission``).
+REQUEST_SLOTS = env_int("REQUEST_SLOTS", default=2, minimum=0)
+REQUEST_SLOT_PATIENCE = env_int("REQUEST_SLOT_PATIENCE_MS", default=100, minimum=1) / 1000
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(
     env_int("WORKER_SHUTDOWN_TIMEOUT", default=60, minimum=0)
 )

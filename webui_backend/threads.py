@@ -17,10 +17,14 @@ A task a request started that outlives it and then asks for thread-sensitive cod
 executor, as with asgiref's own context (the pooled one is back in the list by then).
 """
 
+import asyncio
 import threading
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, iscoroutinefunction, sync_to_async
+from django.conf import settings
 from django.core import signals
 from django.core.handlers import asgi, base
 from django.db import close_old_connections, reset_queries
@@ -77,6 +81,55 @@ class PooledThreadSensitiveContext(ThreadSensitiveContext):
         await super().__aexit__(exc, value, tb)
 
 
+T = TypeVar("T")
+
+
+class Admission:
+    """At most ``REQUEST_SLOTS`` sync requests run in their threads at once; the others wait
+    their turn on the event loop. One that runs longer than ``REQUEST_SLOT_PATIENCE`` (it is
+    waiting on something: an upstream, a sandboxed function, a lock) gives its place up and
+    goes on outside the count, so slow requests never hold the quick ones back for longer.
+
+    Python runs one thread at a time: 32 requests in 32 threads take turns on the interpreter
+    lock every few milliseconds, and a request then cost up to twice the CPU it costs alone
+    (bench/README.md, vs_openwebui.py at concurrency 32).
+    """
+
+    def __init__(self) -> None:
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _semaphore(self) -> asyncio.Semaphore | None:
+        if not settings.REQUEST_SLOTS:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            self._slots, self._loop = asyncio.Semaphore(settings.REQUEST_SLOTS), loop
+        return self._slots
+
+    async def run(self, work: Coroutine[Any, Any, T]) -> T:
+        slots = self._semaphore()
+        if slots is None:
+            return await work
+        try:
+            await slots.acquire()
+        except BaseException:
+            work.close()
+            raise
+        task = asyncio.ensure_future(work)
+        try:
+            await asyncio.wait({task}, timeout=settings.REQUEST_SLOT_PATIENCE)
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
+            slots.release()
+        return await task
+
+
+admission = Admission()
+
+
 class ASGIHandler(asgi.ASGIHandler):
     """Django's, with pooled request threads (above), and a sync view's request run through
     Django's sync middleware chain in one hop to its thread.
@@ -104,7 +157,8 @@ class ASGIHandler(asgi.ASGIHandler):
         if view_is_async(request):
             await sync_to_async(request_started_in_thread, thread_sensitive=True)()
             return await super().get_response_async(request)
-        return await sync_to_async(self._respond_in_thread, thread_sensitive=True)(request)
+        respond = sync_to_async(self._respond_in_thread, thread_sensitive=True)
+        return await admission.run(respond(request))
 
     def _respond_in_thread(self, request: HttpRequest) -> HttpResponseBase:
         request_started_in_thread()

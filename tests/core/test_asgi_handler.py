@@ -1,6 +1,7 @@
 """The ASGI handler (webui_backend/threads.py) runs a sync view's request in one trip to its
 thread: what Django does around a request must still happen, once, in that thread."""
 
+import asyncio
 import json
 import threading
 from typing import Any
@@ -9,7 +10,7 @@ import pytest
 from asgiref.testing import ApplicationCommunicator
 from django.core import signals
 
-from webui_backend.threads import ASGIHandler
+from webui_backend.threads import Admission, ASGIHandler
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,3 +109,65 @@ async def status_of_unknown_path(handler: ASGIHandler) -> int:
     await app.receive_output(5)
     await app.wait(5)
     return start["status"]
+
+
+# --- Admission: how many sync requests run at once -------------------------------------------
+
+
+async def test_requests_beyond_the_slots_wait_their_turn(settings: Any) -> None:
+    settings.REQUEST_SLOTS, settings.REQUEST_SLOT_PATIENCE = 2, 5.0
+    admission, running, most = Admission(), 0, 0
+
+    async def work() -> int:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+        return 1
+
+    assert sum(await asyncio.gather(*(admission.run(work()) for _ in range(10)))) == 10
+    assert most == 2
+
+
+async def test_a_slow_request_gives_its_place_up_after_the_patience(settings: Any) -> None:
+    settings.REQUEST_SLOTS, settings.REQUEST_SLOT_PATIENCE = 1, 0.05
+    admission = Admission()
+    slow_may_end = asyncio.Event()
+
+    async def slow() -> str:
+        await slow_may_end.wait()
+        return "slow"
+
+    async def quick() -> str:
+        return "quick"
+
+    slow_task = asyncio.ensure_future(admission.run(slow()))
+    await asyncio.sleep(0)
+    # The quick one gets in once the slow one has run past its patience, not when it ends.
+    assert await asyncio.wait_for(admission.run(quick()), 2) == "quick"
+    assert not slow_task.done()
+    slow_may_end.set()
+    assert await slow_task == "slow"
+
+
+async def test_a_failed_or_abandoned_request_gives_its_place_back(settings: Any) -> None:
+    settings.REQUEST_SLOTS, settings.REQUEST_SLOT_PATIENCE = 1, 5.0
+    admission = Admission()
+
+    async def fails() -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        await admission.run(fails())
+    never = asyncio.Event()
+    abandoned = asyncio.ensure_future(admission.run(never.wait()))
+    await asyncio.sleep(0.01)
+    abandoned.cancel()  # the client went away
+    with pytest.raises(asyncio.CancelledError):
+        await abandoned
+
+    async def quick() -> str:
+        return "in"
+
+    assert await asyncio.wait_for(admission.run(quick()), 1) == "in"
