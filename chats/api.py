@@ -51,7 +51,7 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 
 def refreshed(chat: Chat) -> Chat:
     """The chat as stored now, with what its output needs prefetched."""
-    return selectors.chat_get_for_user(chat_id=chat.pk, user=chat.user)
+    return selectors.chat_get_again(chat=chat)
 
 
 def chat_response(chat: Chat) -> Response:

@@ -39,6 +39,15 @@ def chat_get_for_user(*, chat_id: Any, user: User) -> Chat:
     return chats[0]
 
 
+def chat_get_again(*, chat: Chat) -> Chat:
+    """``chat`` as stored now, with its share link, read after a write: the same 404 if it is
+    gone meanwhile, and no read of its owner (``chat.user``) to scope it."""
+    chats = list(Chat.objects.select_related("share").filter(pk=chat.pk, user_id=chat.user_id))
+    if not chats:
+        raise ChatNotFound()
+    return chats[0]
+
+
 def chat_get_any(*, chat_id: Any) -> Chat:
     """Any user's chat (the admin route: its callers log the access)."""
     chat = (
