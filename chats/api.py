@@ -190,7 +190,8 @@ class ChatDetailApi(APIView):
         chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return chat_response(services.chat_update(chat, **data.validated_data["chat"]))
+        # The chat as chat_update read it under the lock and saved it: nothing to read again.
+        return Response(chat_output(services.chat_update(chat, **data.validated_data["chat"])))
 
     @extend_schema(responses={204: None}, summary="Delete a chat")
     def delete(self, request: Request, chat_id: str) -> Response:

@@ -117,7 +117,8 @@ def _insert_messages(chat: Chat, items: Iterable[MessageIn], now: datetime) -> l
 
 
 def _locked(chat: Chat) -> Chat:
-    return Chat.objects.select_for_update().get(pk=chat.pk)
+    """The chat re-read under its row lock, with its share link (a write's answer shows it)."""
+    return Chat.objects.select_for_update(of=("self",)).select_related("share").get(pk=chat.pk)
 
 
 def _broadcast_messages(chat: Chat, messages: list[Message]) -> None:
