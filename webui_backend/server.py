@@ -31,6 +31,12 @@ logger = logging.getLogger("webui_backend.server")
 class GracefulServer(Server):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["signal_handlers"] = False
+        access = kwargs.get("action_logger")
+        if getattr(getattr(access, "stream", None), "name", None) == os.devnull:
+            # No access log asked for (GracefulCommandLine): none formatted at all, rather
+            # than one line per request written to /dev/null (3-4 % of a request's CPU).
+            access.stream.close()
+            kwargs["action_logger"] = None
         self._ready = kwargs.pop("ready_callable", None)
         kwargs["ready_callable"] = self._install_signal_handlers
         super().__init__(*args, **kwargs)

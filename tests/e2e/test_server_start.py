@@ -57,3 +57,7 @@ def test_the_server_migrates_a_fresh_data_folder_then_serves(tmp_path: Path) -> 
     assert signup.status_code == 200  # the tables exist: the migrations ran
     assert signup.json()["user"]["role"] == "admin"
     assert (tmp_path / "db.sqlite3").exists()
+    # One access line per request, the middleware's (with the route); daphne's own none.
+    output = (tmp_path / "server.log").read_text()
+    assert "POST /api/auths/signup 200" in output
+    assert '"POST /api/auths/signup"' not in output  # daphne's NCSA-style line quotes it
