@@ -33,16 +33,17 @@ def chat_get_for_user(*, chat_id: Any, user: User) -> Chat:
     Its tags are read when asked for (``chat.tags.all()``: one query, as a prefetch would
     be), so the writes that never show them (appends, edits) do not pay for them.
     """
-    chats = list(Chat.objects.select_related("share").filter(pk=_parse_id(chat_id), user=user))
-    if not chats:
-        raise ChatNotFound()
-    return chats[0]
+    return _owned_chat(_parse_id(chat_id), user.pk)
 
 
 def chat_get_again(*, chat: Chat) -> Chat:
     """``chat`` as stored now, with its share link, read after a write: the same 404 if it is
     gone meanwhile, and no read of its owner (``chat.user``) to scope it."""
-    chats = list(Chat.objects.select_related("share").filter(pk=chat.pk, user_id=chat.user_id))
+    return _owned_chat(chat.pk, chat.user_id)
+
+
+def _owned_chat(chat_id: uuid.UUID, user_id: Any) -> Chat:
+    chats = list(Chat.objects.select_related("share").filter(pk=chat_id, user_id=user_id))
     if not chats:
         raise ChatNotFound()
     return chats[0]

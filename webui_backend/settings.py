@@ -523,14 +523,13 @@ LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO").uppe
 ACCESS_LOG = env_bool("ACCESS_LOG", default=True)  # one line per request, from the middleware
 # GET /metrics wants "Authorization: Bearer <METRICS_TOKEN>"; unset, the route is a 404.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
-# Seconds a web process lets requests and streams finish after SIGTERM (webui_backend.server),
-# and a worker its running jobs (then they go back to the queue).
-SHUTDOWN_TIMEOUT = env_int("SHUTDOWN_TIMEOUT", default=25, minimum=0)
-
 # Sync views' requests running at once in their threads (0: no limit), and how long one may
 # run before it gives its place to the next (webui_backend/threads.py, ``Admission``).
 REQUEST_SLOTS = env_int("REQUEST_SLOTS", default=2, minimum=0)
 REQUEST_SLOT_PATIENCE = env_int("REQUEST_SLOT_PATIENCE_MS", default=100, minimum=1) / 1000
+# Seconds a web process lets requests and streams finish after SIGTERM (webui_backend.server),
+# and a worker its running jobs (then they go back to the queue).
+SHUTDOWN_TIMEOUT = env_int("SHUTDOWN_TIMEOUT", default=25, minimum=0)
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(
     env_int("WORKER_SHUTDOWN_TIMEOUT", default=60, minimum=0)
 )

@@ -30,7 +30,7 @@ from django.core.handlers import asgi, base
 from django.db import close_old_connections, reset_queries
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
-from django.urls import Resolver404, get_resolver, get_urlconf
+from django.urls import Resolver404, ResolverMatch, get_resolver, get_urlconf
 
 MAX_IDLE = 128
 
@@ -148,7 +148,7 @@ class ASGIHandler(asgi.ASGIHandler):
 
     def __init__(self) -> None:
         super().__init__()
-        self._in_thread = base.BaseHandler()
+        self._in_thread = ResolvedOnceHandler()
         self._in_thread.load_middleware(is_async=False)
         for receiver in DJANGO_REQUEST_STARTED:
             signals.request_started.disconnect(receiver)
@@ -164,6 +164,9 @@ class ASGIHandler(asgi.ASGIHandler):
         request_started_in_thread()
         return self._in_thread.get_response(request)
 
+    def resolve_request(self, request: HttpRequest) -> ResolverMatch:
+        return resolved_once(request) or super().resolve_request(request)
+
     async def __call__(self, scope: dict, receive: object, send: object) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
@@ -172,12 +175,30 @@ class ASGIHandler(asgi.ASGIHandler):
 
 
 def view_is_async(request: HttpRequest) -> bool:
-    """Whether the URL's view is a coroutine function (no view: the sync path answers 404)."""
+    """Whether the URL's view is a coroutine function (no view: the sync path answers 404).
+
+    The match is kept on the request (``request.resolver_match``, where Django puts it), and
+    either chain takes it from there (``resolved_once``) instead of resolving the URL again.
+    """
     try:
-        match = get_resolver(get_urlconf()).resolve(request.path_info)
+        request.resolver_match = get_resolver(get_urlconf()).resolve(request.path_info)
     except Resolver404:
         return False
-    return iscoroutinefunction(match.func)
+    return iscoroutinefunction(request.resolver_match.func)
+
+
+def resolved_once(request: HttpRequest) -> ResolverMatch | None:
+    """The match ``view_is_async`` found, unless a middleware gave the request a urlconf."""
+    if hasattr(request, "urlconf"):
+        return None
+    return request.resolver_match
+
+
+class ResolvedOnceHandler(base.BaseHandler):
+    """Django's sync handler, taking the URL's match from ``view_is_async``."""
+
+    def resolve_request(self, request: HttpRequest) -> ResolverMatch:
+        return resolved_once(request) or super().resolve_request(request)
 
 
 DJANGO_REQUEST_STARTED = (reset_queries, close_old_connections)
