@@ -13,7 +13,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -62,15 +62,34 @@ def publish(room: str, event: str, data: dict[str, Any]) -> None:
     transaction.on_commit(lambda: _send(group, message))
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside the caller's transaction: no savepoint of its own
 def _store(room: str, event: str, data: dict[str, Any]) -> int:
-    from realtime.models import RoomCounter, RoomEvent
+    from realtime.models import RoomEvent
 
-    counter, _ = RoomCounter.objects.select_for_update().get_or_create(room=room)
-    counter.last_seq += 1
-    counter.save(update_fields=["last_seq"])
-    RoomEvent.objects.create(room=room, seq=counter.last_seq, event=event, data=data)
-    return counter.last_seq
+    seq = _next_seq(room)
+    RoomEvent.objects.create(room=room, seq=seq, event=event, data=data)
+    return seq
+
+
+def _next_seq(room: str) -> int:
+    """The room's next sequence number, its counter row locked until the transaction ends: one
+    statement (an upsert) where the database can return what it wrote."""
+    from realtime.models import RoomCounter
+
+    if not connection.features.can_return_columns_from_insert:  # SQLite before 3.35
+        counter, _ = RoomCounter.objects.select_for_update().get_or_create(room=room)
+        counter.last_seq += 1
+        counter.save(update_fields=["last_seq"])
+        return counter.last_seq
+    table = connection.ops.quote_name(RoomCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (room, last_seq) VALUES (%s, 1)"  # noqa: S608 - our table
+            f" ON CONFLICT (room) DO UPDATE SET last_seq = {table}.last_seq + 1"
+            " RETURNING last_seq",
+            [room],
+        )
+        return int(cursor.fetchone()[0])
 
 
 def _send(group: str, message: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from users import auth_cache
 from users.errors import ApiKeyScope
 from users.models import ApiKey, User
-from users.selectors import site_settings_current
+from users.selectors import site_settings_and_user_generation, site_settings_current
 from users.services import api_key_resolve, api_keys_check_allowed
 
 # last_active_at is written at most this often per user, not on every request.
@@ -29,20 +29,41 @@ ACTIVITY_RESOLUTION = timedelta(seconds=60)
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
-    """simplejwt's, with a malformed user id refused (not a 500) and activity noted."""
+    """simplejwt's, with a malformed user id refused (not a 500), the verified user kept a
+    few seconds (users/auth_cache.py) and activity noted."""
+
+    def authenticate(self, request: Request) -> tuple[User, Token] | None:
+        self.request = request  # get_user reads the shared cache once for it and the settings
+        return super().authenticate(request)
 
     def get_user(self, validated_token: Token) -> User:
         try:
             user_id = User._meta.pk.to_python(validated_token.get("user_id"))
         except Exception:
             raise InvalidToken("Token contained no recognizable user identification.") from None
-        # The row as verified a moment ago (users/auth_cache.py), else simplejwt's read.
-        user = auth_cache.get(user_id) if auth_cache.enabled() else None
+        generation = None
+        if auth_cache.shared():
+            request = getattr(self, "request", None)
+            if request is None:  # a socket's token: no request to share the read with
+                return self._read_user(validated_token, keep=False)
+            _, generation = site_settings_and_user_generation(request, user_id)
+            if generation is None:  # the shared cache is out of reach: trust nothing kept
+                return self._read_user(validated_token, keep=False)
+        user = auth_cache.get(user_id, generation)
         if user is None:
-            user = super().get_user(validated_token)
-            auth_cache.keep(user)
-        else:
-            check_user_for_token(user, validated_token)
+            return self._read_user(validated_token, keep=True, generation=generation)
+        check_user_for_token(user, validated_token)
+        user_touch_activity(user=user)
+        auth_cache.note_activity(user)
+        return user
+
+    def _read_user(
+        self, validated_token: Token, *, keep: bool, generation: int | None = None
+    ) -> User:
+        """simplejwt's read and checks, and the row kept under ``generation`` if ``keep``."""
+        user = super().get_user(validated_token)
+        if keep:
+            auth_cache.keep(user, generation)
         user_touch_activity(user=user)
         auth_cache.note_activity(user)
         return user

@@ -12,6 +12,7 @@ from django.core.cache import cache
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
+from users import auth_cache
 from users.errors import ApiKeyNotFound, TokenBudgetExceeded, UserNotFound
 from users.models import ApiKey, AuditLog, SiteSettings, UsageRecord, User
 from users.policy import RateLimitPolicy
@@ -78,18 +79,35 @@ def site_settings_current(request: Any = None) -> EffectiveSiteSettings:
     """The settings in force, as every request reads them: from the shared cache.
 
     One cache round trip per request (memoised on ``request``), the database only on a miss
-    or after a save. The
-    cache holds the admin's saved values, not the effective ones, so the environment's
-    defaults still apply from the process's own settings. A cache that cannot be reached is
-    skipped: the database answers.
+    or after a save. The cache holds the admin's saved values, not the effective ones, so the
+    environment's defaults still apply from the process's own settings. A cache that cannot be
+    reached is skipped: the database answers.
     """
+    return _site_settings_read(request)[0]
+
+
+def site_settings_and_user_generation(
+    request: Any, user_id: Any
+) -> tuple[EffectiveSiteSettings, int | None]:
+    """The settings in force (as ``site_settings_current``) and, in the same cache round
+    trip, the shared generation of ``user_id``'s kept row (users/auth_cache.py): 0 if never
+    bumped, None if the cache could not be read or the settings were read already."""
+    return _site_settings_read(request, auth_cache.generation_key(user_id))
+
+
+def _site_settings_read(
+    request: Any, user_key: str | None = None
+) -> tuple[EffectiveSiteSettings, int | None]:
     holder = getattr(request, "_request", request)
     memo = getattr(holder, "site_settings", None)
     if memo is not None:
-        return memo
+        return memo, None
+    keys = [SITE_SETTINGS_GENERATION_KEY, SITE_SETTINGS_CACHE_KEY]
+    if user_key is not None:
+        keys.append(user_key)
     cached: dict[str, Any] | None = None
     try:
-        cached = cache.get_many([SITE_SETTINGS_GENERATION_KEY, SITE_SETTINGS_CACHE_KEY])
+        cached = cache.get_many(keys)
     except Exception as exc:
         logger.warning("site settings: cache unreachable (%s); reading the database", exc)
     generation = (cached or {}).get(SITE_SETTINGS_GENERATION_KEY, 0)
@@ -108,7 +126,8 @@ def site_settings_current(request: Any = None) -> EffectiveSiteSettings:
     effective = _effective(values)
     if holder is not None:
         holder.site_settings = effective
-    return effective
+    user_generation = None if cached is None or user_key is None else cached.get(user_key, 0)
+    return effective, user_generation
 
 
 # --- Users ----------------------------------------------------------------------------------

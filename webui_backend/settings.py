@@ -124,6 +124,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, reading timestamps with psycopg's C loader (webui_backend/postgresql).
+    DATABASES["default"]["ENGINE"] = "webui_backend.postgresql"
     if env_bool("DB_POOL", default=True):
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {

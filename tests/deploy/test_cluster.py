@@ -121,3 +121,31 @@ def test_metrics_need_the_token_and_label_routes_by_pattern(cluster: Launcher) -
     assert "webui_open_sockets " in text
     assert f'webui_celery_queue_length{{queue="{cluster.env["CELERY_QUEUE"]}"}}' in text
     assert 'webui_active_completions{stream="true"}' in text or "webui_active_completions" in text
+
+
+def test_a_change_made_on_one_process_applies_on_the_other_at_once(cluster: Launcher) -> None:
+    """Each process keeps verified users a few seconds (users/auth_cache.py): a role change
+    or a deletion made through one process must still apply to the very next request on the
+    other, which has the user kept."""
+    admin = UserFactory(role=User.Role.ADMIN, email="changer@example.com")
+    user = UserFactory(email="changing@example.com")
+    first, second = cluster.urls
+    as_admin = {"Authorization": f"Bearer {token_for(admin)}"}
+    as_user = {"Authorization": f"Bearer {token_for(user)}"}
+
+    def me() -> httpx.Response:
+        return httpx.get(f"{second}/api/auths/", headers=as_user, timeout=10)
+
+    before = [me().json()["role"] for _ in range(3)]  # the second process now keeps the user
+    promoted = httpx.post(
+        f"{first}/api/users/{user.pk}/role", json={"role": "admin"}, headers=as_admin, timeout=10
+    )
+    after_promotion = me()
+    deleted = httpx.delete(f"{first}/api/users/{user.pk}", headers=as_admin, timeout=10)
+    after_deletion = me()
+
+    assert before == ["user"] * 3
+    assert promoted.status_code == 200, promoted.text
+    assert after_promotion.json()["role"] == "admin"
+    assert deleted.status_code == 200, deleted.text
+    assert after_deletion.status_code == 401

@@ -20,6 +20,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
+from django.db import connection
 
 from chats.models import Chat, ChatShare, Message
 from knowledge.models import File, Knowledge
@@ -31,7 +32,7 @@ MANIFEST = json.loads((FIXTURE / "manifest.json").read_text())
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.skipif(
-        django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        connection.vendor != "postgresql",
         reason="needs PostgreSQL (run the suite with DATABASE_URL)",
     ),
 ]
