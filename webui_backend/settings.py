@@ -124,7 +124,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django's backend, reading timestamps with psycopg's C loader (webui_backend/postgresql).
+    # Django's backend, reading timestamps with psycopg's C loader and checking a pooled
+    # connection only after it sat idle (webui_backend/postgresql).
     DATABASES["default"]["ENGINE"] = "webui_backend.postgresql"
     if env_bool("DB_POOL", default=True):
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
@@ -133,7 +134,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "max_size": env_int("DB_POOL_MAX_SIZE", default=10, minimum=1),
             "timeout": env_int("DB_POOL_TIMEOUT", default=10, minimum=1),
             "max_idle": 300,
-        }  # CONN_HEALTH_CHECKS makes Django check each connection as it leaves the pool
+        }
+        # Not Django's check of every connection leaving the pool: the backend's, after idling.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's backend with the process's write transactions queued (webui_backend/sqlite3).
     DATABASES["default"]["ENGINE"] = "webui_backend.sqlite3"
