@@ -86,8 +86,10 @@ def running_server(
     stop_timeout: float = 10.0,
     data_dir: Path | None = None,
     daphne_args: Sequence[str] = (),
+    server: str = "daphne",
 ) -> Iterator[Server]:
-    """Migrate, start daphne on a free loopback port, wait for /health, and clean up on exit.
+    """Migrate, start ours (daphne, as ``dev.py serve`` starts it) on a free loopback port,
+    wait for /health, and clean up on exit.
 
     With ``data_dir`` the server uses that folder (several servers may share one: same SQLite
     file and secret key) and leaves it in place; the caller removes it. ``daphne_args`` are
@@ -108,7 +110,15 @@ def running_server(
             check=True,
         )
         with log_path.open("wb") as log:
-            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+            if server == "uvicorn":  # the alternative (tests/e2e/test_server.py runs it)
+                command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1"]
+                command += ["--port", str(port), "--no-access-log", *daphne_args]
+                daphne_args = ()
+            else:
+                # What `dev.py serve` runs: daphne with our graceful stop, websocket limits and
+                # no access logger of daphne's own (the request middleware logs each request).
+                command = [sys.executable, "-m", "webui_backend.server"]
+                command += ["-b", "127.0.0.1", "-p", str(port)]
             proc = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
                 [*command, *daphne_args, "webui_backend.asgi:application"],
                 cwd=PROJECT_DIR,
@@ -117,9 +127,9 @@ def running_server(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C in the terminal reaches us, not the server
             )
-        server = Server(f"http://127.0.0.1:{port}", proc.pid, data_dir, log_path)
-        wait_healthy(server, proc, timeout=startup_timeout)
-        yield server
+        started = Server(f"http://127.0.0.1:{port}", proc.pid, data_dir, log_path)
+        wait_healthy(started, proc, timeout=startup_timeout)
+        yield started
     finally:
         if proc is not None:
             stop_process(proc, timeout=stop_timeout)

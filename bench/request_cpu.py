@@ -1,7 +1,7 @@
 """Server CPU per request on the everyday routes, ours only: the quick check between changes.
 
     .venv/bin/python bench/request_cpu.py [--concurrency 32] [--duration 5] [--rows list1,get100]
-        [--env REQUEST_SLOTS=0] [--spy /tmp/profile]
+        [--env REQUEST_SLOTS=0] [--spy /tmp/profile] [--server uvicorn [--server-arg=--http=h11]]
 
 Starts ours through bench/harness.py (migrate, daphne, a fresh DATA_DIR), seeds it as
 vs_openwebui.py seeds it (1,000 two-message chats and one of 100 messages, imported), then per
@@ -68,7 +68,8 @@ def rows(ids: dict[str, str]) -> dict[str, vs_openwebui.RequestFn]:
 async def main(args: argparse.Namespace) -> None:
     env = {**BENCH_ENV, "LOG_LEVEL": "WARNING"}
     env.update(dict(item.split("=", 1) for item in args.env))
-    with running_server(env) as server:
+    server_args = args.server_arg if args.server == "uvicorn" else []
+    with running_server(env, server=args.server, daphne_args=server_args) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as client:
             _, token = await signup(client)
             client.headers["Authorization"] = f"Bearer {token}"
@@ -106,4 +107,8 @@ if __name__ == "__main__":
     parser.add_argument("--chats", type=int, default=1000)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server")
     parser.add_argument("--spy", help="py-spy each row into <spy>-<row>.txt")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument(
+        "--server-arg", action="append", default=[], help="for uvicorn, e.g. --http=httptools"
+    )
     asyncio.run(main(parser.parse_args()))
