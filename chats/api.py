@@ -129,13 +129,12 @@ class ChatCreateApi(APIView):
         summary="Create a chat (with messages as a list or a whole history tree)",
     )
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = self.InputSerializer.validated(request.data)
 
         def write() -> Response:
-            fields = dict(data.validated_data["chat"])
-            if data.validated_data.get("folder_id"):
-                fields["folder_id"] = data.validated_data["folder_id"]
+            fields = dict(data["chat"])
+            if data.get("folder_id"):
+                fields["folder_id"] = data["folder_id"]
             chat = services.chat_create(user=request.user, **fields)
             return chat_response(chat)
 
@@ -188,10 +187,9 @@ class ChatDetailApi(APIView):
     )
     def post(self, request: Request, chat_id: str) -> Response:
         chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = self.InputSerializer.validated(request.data)
         # The chat as chat_update read it under the lock and saved it: nothing to read again.
-        return Response(chat_output(services.chat_update(chat, **data.validated_data["chat"])))
+        return Response(chat_output(services.chat_update(chat, **data["chat"])))
 
     @extend_schema(responses={204: None}, summary="Delete a chat")
     def delete(self, request: Request, chat_id: str) -> Response:
@@ -240,11 +238,10 @@ class MessageAppendApi(APIView):
     )
     def post(self, request: Request, chat_id: str) -> Response:
         chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
-        data = MessageInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = MessageInputSerializer.validated(request.data)
 
         def write() -> Response:
-            message, created = services.message_append(chat, dict(data.validated_data))
+            message, created = services.message_append(chat, dict(data))
             return Response(message_payload(message), status=201 if created else 200)
 
         return idempotent(request, scope=f"chat:{chat.pk}:messages", write=write)
