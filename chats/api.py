@@ -30,6 +30,7 @@ from chats.serializers import (
     MessageOutputSerializer,
     chat_body,
     chat_output,
+    chat_output_new,
     message_payload,
 )
 from users.models import AuditLog, User
@@ -136,7 +137,9 @@ class ChatCreateApi(APIView):
             if data.get("folder_id"):
                 fields["folder_id"] = data["folder_id"]
             chat = services.chat_create(user=request.user, **fields)
-            return chat_response(chat)
+            if fields.get("tags"):
+                return chat_response(chat)
+            return Response(chat_output_new(chat))  # from what was written: nothing to read
 
         return idempotent(request, scope="chats:new", write=write)
 

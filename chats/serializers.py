@@ -396,6 +396,25 @@ def chat_output(chat: Chat, *, parts: tuple[str, ...] = CHAT_PARTS) -> dict[str,
     one query and no serializer runs (the long-chat GET is the hottest read)."""
     rows = Message.objects.filter(chat=chat).order_by("seq").values_list(*MessageRow.FIELDS)
     share = getattr(chat, "share", None)
+    share_id = share.share_id if share is not None and share.is_live() else None
+    tags = [tag.name for tag in chat.tags.all()]
+    return chat_output_of(chat, [MessageRow(*row) for row in rows], tags, share_id, parts=parts)
+
+
+def chat_output_new(chat: Chat) -> dict[str, Any]:
+    """``chat_output`` of a chat ``services.chat_create`` has just made without tags, from
+    what it wrote (``created_messages``, in sequence order): no share, no tags, no reads."""
+    return chat_output_of(chat, chat.created_messages, [], None)
+
+
+def chat_output_of(
+    chat: Chat,
+    messages: "list[Message] | list[MessageRow]",
+    tags: list[str],
+    share_id: str | None,
+    *,
+    parts: tuple[str, ...] = CHAT_PARTS,
+) -> dict[str, Any]:
     return {
         "id": str(chat.pk),
         "user_id": str(chat.user_id),
@@ -405,9 +424,9 @@ def chat_output(chat: Chat, *, parts: tuple[str, ...] = CHAT_PARTS) -> dict[str,
         "pinned": chat.pinned,
         "archived": chat.archived,
         "folder_id": chat.folder_id or None,
-        "tags": [tag.name for tag in chat.tags.all()],
-        "chat": chat_body(chat, [MessageRow(*row) for row in rows], parts=parts),
-        "share_id": share.share_id if share is not None and share.is_live() else None,
+        "tags": tags,
+        "chat": chat_body(chat, messages, parts=parts),
+        "share_id": share_id,
     }
 
 

@@ -147,7 +147,10 @@ def chat_create(
     pinned: bool = False,
     archived: bool = False,
 ) -> Chat:
-    """Create a chat with its first messages (a list, or a whole tree as ``history``)."""
+    """Create a chat with its first messages (a list, or a whole tree as ``history``).
+
+    The chat returned carries its messages as inserted (``created_messages``), so that its
+    answer can be built without reading back what was just written."""
     if history is not None:
         items, current = messages_from_history(history)
     else:
@@ -165,7 +168,7 @@ def chat_create(
         created_at=now,
         updated_at=now,
     )
-    _insert_messages(chat, items, now)
+    chat.created_messages = _insert_messages(chat, items, now)
     chat.save(update_fields=["last_seq"])
     if tags:
         _set_tags(chat, tags)
