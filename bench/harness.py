@@ -16,7 +16,8 @@ Usage from a benchmark script (see bench/auth.py)::
     print_header()
     print_row("health", 8, result)
 
-``running_server`` runs ``manage.py migrate`` and then daphne on a free loopback port, always
+``running_server`` runs ``manage.py migrate`` and then ours (``webui_backend.server``, as
+``dev.py serve`` runs it; or uvicorn) on a free loopback port, always
 with a fresh temporary DATA_DIR (database file, secret key, uploads), so ``./data`` is never
 touched. DATABASE_URL and REDIS_URL are taken from the calling environment as they are: with a
 DATABASE_URL the rows live in that database instead of the temporary SQLite file.

@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -189,10 +190,12 @@ class ChatDetailApi(APIView):
         ),
     )
     def post(self, request: Request, chat_id: str) -> Response:
-        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
-        data = self.InputSerializer.validated(request.data)
-        # The chat as chat_update read it under the lock and saved it: nothing to read again.
-        return Response(chat_output(services.chat_update(chat, **data["chat"])))
+        with transaction.atomic():  # one read of the chat: under its lock, scoped to its owner
+            chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user, lock=True)
+            data = self.InputSerializer.validated(request.data)
+            chat = services.chat_update_locked(chat, **data["chat"])
+        # The chat as read under the lock and saved: nothing to read again but its parts.
+        return Response(chat_output(chat))
 
     @extend_schema(responses={204: None}, summary="Delete a chat")
     def delete(self, request: Request, chat_id: str) -> Response:

@@ -27,13 +27,15 @@ def _parse_id(chat_id: Any) -> uuid.UUID:
         raise ChatNotFound() from None
 
 
-def chat_get_for_user(*, chat_id: Any, user: User) -> Chat:
+def chat_get_for_user(*, chat_id: Any, user: User, lock: bool = False) -> Chat:
     """The user's chat, with its share link; missing, malformed and not-yours are one 404.
 
     Its tags are read when asked for (``chat.tags.all()``: one query, as a prefetch would
-    be), so the writes that never show them (appends, edits) do not pay for them.
+    be), so the writes that never show them (appends, edits) do not pay for them. With
+    ``lock`` (inside a transaction) the row stays locked until the transaction ends, so a
+    write need not read it again.
     """
-    return _owned_chat(_parse_id(chat_id), user.pk)
+    return _owned_chat(_parse_id(chat_id), user.pk, lock=lock)
 
 
 def chat_get_again(*, chat: Chat) -> Chat:
@@ -42,8 +44,11 @@ def chat_get_again(*, chat: Chat) -> Chat:
     return _owned_chat(chat.pk, chat.user_id)
 
 
-def _owned_chat(chat_id: uuid.UUID, user_id: Any) -> Chat:
-    chats = list(Chat.objects.select_related("share").filter(pk=chat_id, user_id=user_id))
+def _owned_chat(chat_id: uuid.UUID, user_id: Any, *, lock: bool = False) -> Chat:
+    query = Chat.objects.select_related("share")
+    if lock:
+        query = query.select_for_update(of=("self",))
+    chats = list(query.filter(pk=chat_id, user_id=user_id))
     if not chats:
         raise ChatNotFound()
     return chats[0]

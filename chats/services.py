@@ -185,7 +185,12 @@ def chat_update(chat: Chat, **fields: Any) -> Chat:
     content, but not its place in the tree: a list that contradicts the stored parent links is
     answered with HistoryConflict (409), and the client reloads.
     """
-    chat = _locked(chat)
+    return chat_update_locked(_locked(chat), **fields)
+
+
+def chat_update_locked(chat: Chat, **fields: Any) -> Chat:
+    """``chat_update`` of a chat read under its row lock in the current transaction
+    (``selectors.chat_get_for_user(..., lock=True)``): no second read."""
     now = timezone.now()
     for name in ("folder_id", "pinned", "archived"):
         if name in fields:
