@@ -41,7 +41,7 @@ from webui_backend.errors import Forbidden
 from webui_backend.idempotency import idempotent
 from webui_backend.pagination import PAGE_MAX, keyset_page, keyset_page_of
 from webui_backend.parsers import JSONParser
-from webui_backend.serializers import StrictCharField, StrictSerializer
+from webui_backend.serializers import StrictCharField, StrictSerializer, validated
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -81,9 +81,7 @@ class ChatListApi(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        params = self.FilterSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        options = dict(params.validated_data)
+        options = dict(validated(self.FilterSerializer, request.query_params))
         limit, page, cursor = (
             options.pop("limit"),
             options.pop("page", None),
