@@ -38,7 +38,7 @@ from users.models import AuditLog, User
 from users.permissions import IsAdmin, IsApprovedUser
 from users.services import audit_record
 from webui_backend.errors import Forbidden
-from webui_backend.idempotency import idempotent
+from webui_backend.idempotency import idempotency_asked, idempotent
 from webui_backend.pagination import PAGE_MAX, keyset_page, keyset_page_of
 from webui_backend.parsers import JSONParser
 from webui_backend.serializers import StrictCharField, StrictSerializer, validated
@@ -241,6 +241,13 @@ class MessageAppendApi(APIView):
         description="201 when stored; 200 when a message with this client id already was.",
     )
     def post(self, request: Request, chat_id: str) -> Response:
+        if not idempotency_asked(request):
+            with transaction.atomic():  # one read of the chat: under its lock, scoped to its owner
+                chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user, lock=True)
+                data = MessageInputSerializer.validated(request.data)
+                message, created = services.message_append_locked(chat, dict(data))
+            return Response(message_payload(message), status=201 if created else 200)
+        # With a key: the chat is checked before the key is looked up, and the write locks it.
         chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
         data = MessageInputSerializer.validated(request.data)
 

@@ -324,7 +324,12 @@ def message_append(chat: Chat, data: dict[str, Any]) -> tuple[Message, bool]:
     message becomes the leaf. Sending the same client-chosen id again returns the stored
     message; the same id with different content is MessageIdConflict.
     """
-    chat = _locked(chat)
+    return message_append_locked(_locked(chat), data)
+
+
+def message_append_locked(chat: Chat, data: dict[str, Any]) -> tuple[Message, bool]:
+    """``message_append`` to a chat read under its row lock in the current transaction
+    (``selectors.chat_get_for_user(..., lock=True)``): no second read."""
     message_id = data.get("id") or new_message_id()
     parent = data["parent_id"] or "" if "parent_id" in data else chat.current_id
     stored_ids = set(

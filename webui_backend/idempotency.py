@@ -25,6 +25,11 @@ class InvalidIdempotencyKey(AppError):
     default_code = "invalid_idempotency_key"
 
 
+def idempotency_asked(request: Request) -> bool:
+    """Whether the request carries an Idempotency-Key (``idempotent`` then stores its answer)."""
+    return HEADER in request.headers
+
+
 def idempotent(
     request: Request,
     *,

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from chats import services
-from tests.chats.helpers import create_chat, msg
+from tests.chats.helpers import contents, create_chat, msg
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -47,3 +47,25 @@ def test_get_queries_are_constant(client_of: Callable[[User], APIClient], owner:
     )
 
     assert count_queries(client, url) == small
+
+
+@pytest.mark.parametrize("key", [None, "append-1"])
+def test_an_append_reads_the_chat_once_or_twice_with_a_key(
+    client_of: Callable[[User], APIClient], owner: User, key: str | None
+) -> None:
+    """Without an Idempotency-Key the chat is read once, under its lock; with one it is checked
+    first (before the key is looked up) and locked by the write."""
+    client = client_of(owner)
+    chat = create_chat(client, messages=[msg("user", "q")])
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    table = services.Chat._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(
+            f"/api/chats/{chat['id']}/messages", msg("assistant", "a"), format="json", **headers
+        )
+    assert response.status_code == 201
+    selects = [q["sql"] for q in captured if q["sql"].startswith("SELECT")]
+    chat_reads = [sql for sql in selects if f'FROM "{table}"' in sql]
+    assert len(chat_reads) == (2 if key else 1), chat_reads
+    stored = client.get(f"/api/chats/{chat['id']}").json()
+    assert contents(stored) == ["q", "a"]
