@@ -201,3 +201,40 @@ def test_the_top_results_cover_several_documents_before_a_second_chunk_of_one(
     assert len(diverse) == 3  # then the remaining chunks, by score
     scores = [hit.score for hit in diverse]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_short_lexical_ranking_is_the_head_of_the_long_one(
+    owner: User, indexed_file: Callable[..., File]
+) -> None:
+    """Asking for the best k lexical matches gives the first k of the whole ranking, ties and
+    tie-breaks included, for every k (PostgreSQL reads only the chunks that can still make it)."""
+    from retrieval.backends import IndexedFile, index_current
+
+    texts = [
+        "valve gasket",
+        "valve gasket",  # a tie with the one before
+        "valve valve valve gasket gasket",  # same words, denser: wins the tie-break
+        "valve",
+        "gasket",
+        "pump valve gasket seal",
+        "pump",
+        "seal seal",
+        "pump seal",
+        "an unrelated sentence about weather",
+        "valve pump",
+        "gasket seal pump valve flange",
+    ]
+    files = [indexed_file(owner, t, filename=f"{i}.txt") for i, t in enumerate(texts)]
+    scope = [
+        IndexedFile(i.file_id, i.version, i.chunk_count)
+        for i in FileIndex.objects.filter(file__in=files)
+    ]
+    index, model = index_current(), embedder_current().key
+    query = "Which valve gasket fits the pump flange?"
+
+    whole = index.lexical_search(model=model, query=query, files=scope, limit=50)
+
+    assert len(whole) == 10  # every chunk that shares a word, none that does not
+    assert whole[0][0] == Chunk.objects.get(file=files[-1]).pk  # the only one with "flange"
+    for k in range(1, len(whole) + 1):
+        assert index.lexical_search(model=model, query=query, files=scope, limit=k) == whole[:k]
