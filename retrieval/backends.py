@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from retrieval.fields import vector_literal
 from retrieval.models import Chunk, FileIndex
@@ -197,6 +197,8 @@ class Index(Protocol):
 
     def forget(self, file_ids: Sequence[uuid.UUID]) -> None: ...
 
+    def written(self) -> None: ...
+
 
 # --- embedded default ---------------------------------------------------------------------------
 
@@ -294,6 +296,9 @@ class InProcessIndex:
             for key in [k for k in self._matrices if k[0] in drop]:
                 self._bytes -= self._matrices.pop(key).nbytes
 
+    def written(self) -> None:
+        return
+
     def clear(self) -> None:
         with self._lock:
             self._matrices.clear()
@@ -349,12 +354,18 @@ class InProcessIndex:
 # TIE_BREAK x RANK_CD_MAX under the limit-th best can be left unread: it cannot overtake.
 TIE_BREAK = 0.01
 RANK_CD_MAX = 10.0
+# The chunk table is analyzed after a write once this share of its rows (and at least this
+# many) changed since its statistics were taken (PgvectorIndex.written).
+STATS_STALE_SHARE = 0.2
+STATS_STALE_MIN = 200
+STATS_LOCK = 0x7265_7472_6965_7661  # an advisory lock key of our own ("retrieva")
 
 
 class PgvectorIndex:
     def __init__(self) -> None:
         self._prepared: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
+        self._upkeep = True
 
     @staticmethod
     def index_name(model: str, dim: int) -> str:
@@ -385,6 +396,39 @@ class PgvectorIndex:
 
     def forget(self, file_ids: Sequence[uuid.UUID]) -> None:
         return
+
+    def written(self) -> None:
+        """After a file's chunks were stored: keep what searches read fresh.
+
+        - The GIN index's pending list is merged into it. New rows' lexemes wait in that list
+          (``fastupdate``) until autovacuum or 4 MB of them, and every lexical search reads the
+          whole list: after bench/'s 200 pages (113 pending pages) the lexical query took
+          32.8 / 77.1 ms p50 / p99, and 4.4 / 10.3 once merged. Merging one file's rows in one
+          go keeps the bulk insert ``fastupdate`` is for.
+        - The table is analyzed when much of it changed since the planner's statistics were
+          taken (STATS_STALE_SHARE of its rows, at least STATS_STALE_MIN): autovacuum would
+          do it a minute or more later, and meanwhile the first collection uploaded was
+          searched with an empty table's statistics (lexical query 40.7 / 83.6 ms). One
+          process analyzes at a time; the others go on.
+        """
+        if not self._upkeep:
+            return
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT gin_clean_pending_list('retrieval_chunk_tsv'::regclass)")
+                cursor.execute(
+                    "SELECT n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables "
+                    "WHERE relid = 'retrieval_chunk'::regclass"
+                )
+                row = cursor.fetchone()
+                if row is None or row[0] < max(STATS_STALE_MIN, STATS_STALE_SHARE * row[1]):
+                    return
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [STATS_LOCK])
+                if cursor.fetchone()[0]:
+                    cursor.execute("ANALYZE retrieval_chunk")
+        except DatabaseError:  # e.g. a role that may write the table but not maintain it
+            logger.warning("could not maintain retrieval_chunk; autovacuum will", exc_info=True)
+            self._upkeep = False
 
     def vector_search(
         self, *, model: str, vector: np.ndarray, files: Sequence[IndexedFile], limit: int

@@ -137,6 +137,7 @@ def file_index(
             raise IndexingFailed("The file was deleted while it was being indexed.") from None
         raise
     index.forget([file.pk])
+    index.written()
     return total
 
 

@@ -11,6 +11,10 @@ Scores are in [0, 1], higher is better:
   plus RAG_DOCUMENT_SUM_WEIGHT, 0 by default, of its others) and each file gives the top
   results its best chunk before any file gives a second. The constants were chosen on
   bench/'s labelled sets (bench/README.md).
+- hybrid with an external reranker (``RAG_RERANKING_ENGINE=external``, retrieval/reranking.py):
+  the best RAG_RERANKING_CANDIDATES fused chunks (at least ``top_k``) in the reranker's order,
+  its scores clamped to [0, 1] as theirs, then by document as above; if the reranker fails,
+  the fused order.
 """
 
 import uuid
@@ -28,6 +32,7 @@ from retrieval.backends import IndexedFile, index_current
 from retrieval.embedders import embedder_current
 from retrieval.errors import EmbeddingUnavailable
 from retrieval.models import Chunk, FileIndex
+from retrieval.reranking import Reranker, reranker_current
 from users.models import User
 
 RRF_K = 60
@@ -170,17 +175,20 @@ def ranked_chunks(
         by_words = [(cid, s) for cid, s in by_words if s >= floor]
     fused = _fuse([(1.0, by_vector), (settings.RAG_LEXICAL_WEIGHT, by_words)])
     if settings.RAG_CHUNKS_PER_DOCUMENT:
-        fused = _by_document(fused, Chunk.objects.filter(pk__in=[cid for cid, _ in fused]))
+        chunks = Chunk.objects.filter(pk__in=[cid for cid, _ in fused])
+        fused = _by_document(fused, dict(chunks.values_list("id", "file_id")))
     return fused[:limit]
 
 
-def _by_document(fused: list[tuple[int, float]], chunks: Any) -> list[tuple[int, float]]:
+def _by_document(
+    fused: list[tuple[int, float]], file_of: dict[int, Any]
+) -> list[tuple[int, float]]:
     """Documents ranked, not only chunks: a file's evidence is its best chunk plus a small
     share (RAG_DOCUMENT_SUM_WEIGHT) of its other candidates' scores; the results give each
     file, best first, its RAG_CHUNKS_PER_DOCUMENT best chunks, then the remaining chunks by
     score (so the top results are not five chunks of one page when other pages also match).
-    Scores stay the chunks' own, capped so that they never rise down the list."""
-    file_of = dict(chunks.values_list("id", "file_id"))
+    Scores stay the chunks' own, capped so that they never rise down the list. Chunks missing
+    from ``file_of`` (replaced meanwhile) are left out."""
     per_file: dict[Any, list[tuple[int, float]]] = {}
     for cid, score in fused:
         if cid in file_of:
@@ -199,6 +207,24 @@ def _by_document(fused: list[tuple[int, float]], chunks: Any) -> list[tuple[int,
         ceiling = min(ceiling, score)
         out.append((cid, ceiling))
     return out
+
+
+def _reranked(
+    reranker: Reranker, query: str, ranked: list[tuple[int, float]], by_id: dict[int, Chunk]
+) -> list[tuple[int, float]]:
+    """The candidates in the reranker's order, its scores (clamped to [0, 1]) as theirs, then
+    ranked by document as the fusion is; the fused order as it was if the reranker failed."""
+    ranked = [(cid, s) for cid, s in ranked if cid in by_id]
+    if len(ranked) < 2:
+        return ranked
+    scores = reranker.scores(query, [by_id[cid].content for cid, _ in ranked])
+    if scores is None:
+        return ranked
+    order = sorted(range(len(ranked)), key=lambda i: -scores[i])  # stable: ties keep fused order
+    reranked = [(ranked[i][0], min(1.0, max(0.0, scores[i]))) for i in order]
+    if settings.RAG_CHUNKS_PER_DOCUMENT:
+        reranked = _by_document(reranked, {cid: by_id[cid].file_id for cid, _ in reranked})
+    return reranked
 
 
 def chunks_search(
@@ -250,21 +276,26 @@ def scope_search(
             f"The embedding server answered vectors of {len(vector)} dimensions; "
             f"the index holds {sorted(dims)[0]}."
         )
+    reranker = reranker_current() if hybrid else None
     ranked = ranked_chunks(
         model=embedder.key,
         vector=vector,
         query=query,
         files=list(indexed.values()),
-        limit=top_k,
+        limit=max(top_k, settings.RAG_RERANKING_CANDIDATES) if reranker else top_k,
         mode="hybrid" if hybrid else "vector",
     )
-    ranked = [(cid, s) for cid, s in ranked if s >= min_score]
+    if not reranker:
+        ranked = [(cid, s) for cid, s in ranked if s >= min_score]
     chunks = (
         Chunk.objects.filter(pk__in=[cid for cid, _ in ranked])
         .select_related("file")
         .only("id", "content", "page", "chunk_index", "headings", "file_id", "file__filename")
     )
     by_id = {c.pk: c for c in chunks}
+    if reranker:
+        ranked = _reranked(reranker, query, ranked, by_id)[:top_k]
+        ranked = [(cid, s) for cid, s in ranked if s >= min_score]
     hits = [
         Hit(
             content=by_id[cid].content,

@@ -66,6 +66,15 @@ SAME: dict[str, str] = {
     "placeholders are read as our `{context}`/`{query}`",
     "ENABLE_RAG_HYBRID_SEARCH": "default of `hybrid` in `/api/retrieval/query` (ours: true, "
     "Open WebUI's: false; set it to keep Open WebUI's behaviour)",
+    "RAG_RERANKING_ENGINE": "`external` sends a hybrid search's best candidates "
+    "(`RAG_RERANKING_CANDIDATES`, 40) to `RAG_EXTERNAL_RERANKER_URL`; Open WebUI's local "
+    "cross-encoder (`''` with a `RAG_RERANKING_MODEL`) does not run here: no reranking",
+    "RAG_RERANKING_MODEL": "the `model` sent to the external reranker",
+    "RAG_EXTERNAL_RERANKER_URL": "the reranker's full URL (`…/v1/rerank`; Cohere, Jina and "
+    "text-embeddings-inference answers are read)",
+    "RAG_EXTERNAL_RERANKER_API_KEY": "its bearer key",
+    "RAG_EXTERNAL_RERANKER_TIMEOUT": "seconds per reranker request (ours default to 10; a "
+    "failing reranker leaves the search's own order)",
     "SEARXNG_QUERY_URL": "the search URL; Open WebUI's `?q=<query>` suffix is dropped",
     "ENABLE_WEB_SEARCH": "`false` turns web search off even with `SEARXNG_QUERY_URL`",
     "WEB_SEARCH_RESULT_COUNT": "results of a web search",
@@ -396,7 +405,7 @@ _PREFIX_REASONS: list[tuple[tuple[str, ...], str]] = [
             "FOLDER_MAX_FILE",
         ),
         "retrieval is fixed here: MiniLM or an OpenAI-compatible embedder, token chunks, hybrid "
-        "vector + full-text search with no reranker (docs/retrieval.md)",
+        "vector + full-text search, an external reranker only (docs/retrieval.md)",
     ),
     (
         (

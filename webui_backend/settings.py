@@ -429,6 +429,22 @@ RAG_LEXICAL_WEIGHT = env_float("RAG_LEXICAL_WEIGHT", default=0.5, minimum=0.0)
 RAG_LEXICAL_MIN_RELATIVE = env_float("RAG_LEXICAL_MIN_RELATIVE", default=0.5, minimum=0.0)
 RAG_DOCUMENT_SUM_WEIGHT = env_float("RAG_DOCUMENT_SUM_WEIGHT", default=0.0, minimum=0.0)
 RAG_CHUNKS_PER_DOCUMENT = env_int("RAG_CHUNKS_PER_DOCUMENT", default=1, minimum=0)
+# An external reranker (retrieval/reranking.py; Open WebUI's names): "external" sends a hybrid
+# search's best RAG_RERANKING_CANDIDATES chunks to RAG_EXTERNAL_RERANKER_URL, which orders them.
+# Off by default ("").
+RAG_RERANKING_ENGINE = env_choice("RAG_RERANKING_ENGINE", default="", choices={"", "external"})
+RAG_RERANKING_MODEL = env_str("RAG_RERANKING_MODEL")
+RAG_EXTERNAL_RERANKER_URL = env_str("RAG_EXTERNAL_RERANKER_URL")
+RAG_EXTERNAL_RERANKER_API_KEY = env_str("RAG_EXTERNAL_RERANKER_API_KEY")
+RAG_EXTERNAL_RERANKER_TIMEOUT = env_int("RAG_EXTERNAL_RERANKER_TIMEOUT", default=10, minimum=1)
+RAG_RERANKING_CANDIDATES = min(env_int("RAG_RERANKING_CANDIDATES", default=40, minimum=1), 100)
+if RAG_RERANKING_ENGINE == "external" and not RAG_EXTERNAL_RERANKER_URL.startswith(
+    ("http://", "https://")
+):
+    raise ImproperlyConfigured(
+        "RAG_RERANKING_ENGINE=external needs RAG_EXTERNAL_RERANKER_URL, the reranker's http(s) "
+        f"URL (e.g. http://127.0.0.1:8000/v1/rerank), got {RAG_EXTERNAL_RERANKER_URL!r}."
+    )
 # Where the exported ONNX models are cached (several data dirs may share one).
 RAG_MODEL_CACHE_DIR = Path(env_str("RAG_MODEL_CACHE_DIR") or DATA_DIR / "models").resolve()
 # Chunks, in tokens of the embedding model's tokenizer (MiniLM reads 256, two are [CLS]/[SEP]).

@@ -185,3 +185,48 @@ class PageServer(LoopbackServer):
 
     async def redirect(self, request: web.Request) -> web.Response:
         raise web.HTTPFound(request.query["to"])
+
+
+class RerankServer(LoopbackServer):
+    """``POST /v1/rerank`` as Open WebUI's external reranker contract (and Cohere, Jina) has
+    it. A document scores 0.9 when it contains ``favourite``, else 0.1 x the share of the query's
+    words it holds. Faults: ``503`` (every time), ``flaky`` (503 once), ``garbage`` (HTML),
+    ``bad_index`` (an index past the documents), ``hang``; ``tei`` answers as Hugging Face's
+    text-embeddings-inference does (a bare list of ``index``/``score``)."""
+
+    favourite = ""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/rerank", self.rerank)
+        return app
+
+    def score(self, query: str, document: str) -> float:
+        if self.favourite and self.favourite in document:
+            return 0.9
+        words = set(re.findall(r"\w+", query.lower()))
+        return 0.1 * len(words & set(re.findall(r"\w+", document.lower()))) / (len(words) or 1)
+
+    async def rerank(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append({"body": body, "authorization": request.headers.get("Authorization")})
+        fault = self.fault
+        if fault == "flaky":
+            self.fault = ""
+            fault = "503"
+        if fault == "503":
+            return web.json_response({"error": "stand-in fault"}, status=503)
+        if fault == "garbage":
+            return web.Response(text="<html>gateway</html>", content_type="text/html")
+        if fault == "hang":
+            await asyncio.sleep(3600)
+        scored = sorted(
+            ((i, self.score(body["query"], d)) for i, d in enumerate(body["documents"])),
+            key=lambda r: -r[1],
+        )[: body.get("top_n")]
+        if fault == "bad_index":
+            scored[0] = (len(body["documents"]), scored[0][1])
+        if fault == "tei":
+            return web.json_response([{"index": i, "score": s} for i, s in scored])
+        results = [{"index": i, "relevance_score": s} for i, s in scored]
+        return web.json_response({"model": body["model"], "results": results})
