@@ -359,6 +359,7 @@ RANK_CD_MAX = 10.0
 STATS_STALE_SHARE = 0.2
 STATS_STALE_MIN = 200
 STATS_LOCK = 0x7265_7472_6965_7661  # an advisory lock key of our own ("retrieva")
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 class PgvectorIndex:
@@ -426,9 +427,10 @@ class PgvectorIndex:
                 cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [STATS_LOCK])
                 if cursor.fetchone()[0]:
                     cursor.execute("ANALYZE retrieval_chunk")
-        except DatabaseError:  # e.g. a role that may write the table but not maintain it
+        except DatabaseError as exc:
             logger.warning("could not maintain retrieval_chunk; autovacuum will", exc_info=True)
-            self._upkeep = False
+            if getattr(exc.__cause__, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+                self._upkeep = False  # a role that may write the table but not maintain it
 
     def vector_search(
         self, *, model: str, vector: np.ndarray, files: Sequence[IndexedFile], limit: int

@@ -10,9 +10,10 @@ and the answer is read as they give it, ``{"results": [{"index": i, "relevance_s
 or as Hugging Face's text-embeddings-inference gives it, ``[{"index": i, "score": s}]``.
 A document the answer leaves out ranks after those it scores.
 
-A reranker that cannot be reached, answers an error after a retry, or answers something else
-leaves the search as it was (the fused order) and is logged: an answer from knowledge is
-better slightly less well ordered than not at all.
+Its connections pass the upstream address policy, as the embeddings server's do
+(``UPSTREAM_ALLOW_PRIVATE_NETWORKS``). A reranker that cannot be reached, answers an error
+after a retry, or answers something else leaves the search as it was (the fused order) and
+is logged: an answer from knowledge is better slightly less well ordered than not at all.
 """
 
 import logging
@@ -23,6 +24,9 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+
+from retrieval.ssrf import UpstreamAddressRefused, guarded_transport
+from webui_backend import jsondepth
 
 logger = logging.getLogger(__name__)
 
@@ -39,26 +43,18 @@ class Reranker:
     def scores(self, query: str, documents: list[str]) -> list[float] | None:
         """One score per document, in their order (higher is more relevant); None when the
         reranker could not give them (logged)."""
-        body = {"model": self.model, "query": query, "documents": documents}
-        body["top_n"] = len(documents)
+        count = len(documents)
+        body = {"model": self.model, "query": query, "documents": documents, "top_n": count}
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         started = time.monotonic()
-        for attempt in (1, 2):
-            try:
-                response = httpx.post(self.url, json=body, headers=headers, timeout=self.timeout)
-            except httpx.HTTPError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    scores = _scores(response, len(documents))
-                    if scores is not None:
-                        return scores
-                    problem = "an answer that is not rerank results"
+        timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0))
+        with httpx.Client(timeout=timeout, transport=guarded_transport()) as client:
+            for attempt in (1, 2):
+                scores, problem, again = self._ask(client, body, headers, count)
+                if scores is not None:
+                    return scores
+                if not again or attempt == 2:
                     break
-                problem = f"HTTP {response.status_code}"
-                if response.status_code != 429 and response.status_code < 500:
-                    break
-            if attempt == 1:
                 time.sleep(RETRY_AFTER_S)
         logger.warning(
             "reranker %s gave no scores (%s, %.1f s); the search keeps its own order",
@@ -68,11 +64,26 @@ class Reranker:
         )
         return None
 
+    def _ask(
+        self, client: httpx.Client, body: dict[str, Any], headers: dict[str, str], count: int
+    ) -> tuple[list[float] | None, str, bool]:
+        """One request: (the scores, what went wrong, whether another try may help)."""
+        try:
+            response = client.post(self.url, json=body, headers=headers)
+        except UpstreamAddressRefused as exc:
+            return None, str(exc), False
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}", True
+        status = response.status_code
+        if status != 200:
+            return None, f"HTTP {status}", status == 429 or status >= 500
+        return _scores(response, count), "an answer that is not rerank results", False
+
 
 def _scores(response: httpx.Response, count: int) -> list[float] | None:
     try:
-        data: Any = response.json()
-    except ValueError:
+        data: Any = jsondepth.loads(response.content)
+    except ValueError:  # not JSON, or nested past the bound (JsonTooDeep)
         return None
     results = data.get("results") if isinstance(data, dict) else data
     if not isinstance(results, list):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.startup import manage_check
 from webui_backend.openwebui_env import (
     MAPPED,
     SAME,
@@ -123,22 +124,9 @@ def test_the_docs_table_is_the_code() -> None:
     assert all(f"`{name}`" in block for name in known_names())
 
 
-def _start(tmp_path: Path, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", ""), "DATA_DIR": str(tmp_path), **extra}
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-
-
 @pytest.mark.parametrize("engine", [""])
 def test_start_up_logs_what_was_read_and_warns_once(tmp_path: Path, engine: str) -> None:
-    done = _start(
+    done = manage_check(
         tmp_path,
         {
             "WEBUI_SECRET_KEY": "from-open-webui",
@@ -155,7 +143,7 @@ def test_start_up_logs_what_was_read_and_warns_once(tmp_path: Path, engine: str)
     warnings = [line for line in log.splitlines() if "does not support" in line]
     assert len(warnings) == 1
     assert "ENABLE_IMAGE_GENERATION, WEBUI_NAME" in warnings[0]
-    quiet = _start(tmp_path, {})
+    quiet = manage_check(tmp_path, {})
     assert "Open WebUI" not in quiet.stderr
 
 

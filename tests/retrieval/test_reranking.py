@@ -2,9 +2,6 @@
 and a reranker that fails leaves the search as it was."""
 
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +12,10 @@ from rest_framework.test import APIClient
 from knowledge.models import File, Knowledge
 from retrieval.search import chunks_search
 from tests.retrieval.servers import RerankServer
+from tests.startup import manage_check
 from users.models import User
 
 pytestmark = pytest.mark.django_db
-
-ROOT = Path(__file__).resolve().parents[2]
 
 BIRDS = [
     "Penguins live in the southern hemisphere, from Antarctica to the Galapagos.",
@@ -108,6 +104,25 @@ def test_a_failing_reranker_leaves_the_fused_order(
     assert len(reranker.requests) == (2 if fault in ("503", "hang") else 1)
 
 
+def test_a_reranker_the_upstream_policy_refuses_is_not_reached(
+    owner: User,
+    birds: Knowledge,
+    reranker: RerankServer,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings.RAG_RERANKING_ENGINE = ""
+    fused = search(owner, birds, top_k=3)
+    settings.RAG_RERANKING_ENGINE = "external"
+    settings.UPSTREAM_ALLOW_PRIVATE_NETWORKS = ["none"]  # loopback too
+    reranker.favourite = "Kiwi"
+
+    with caplog.at_level(logging.WARNING, logger="retrieval.reranking"):
+        assert search(owner, birds, top_k=3) == fused
+    assert "may not be reached" in caplog.text
+    assert reranker.requests == []
+
+
 def test_a_reranker_that_fails_once_is_asked_again(
     owner: User, birds: Knowledge, reranker: RerankServer
 ) -> None:
@@ -148,19 +163,6 @@ def test_the_query_api_answers_in_the_rerankers_order(
 
 
 def test_an_external_engine_without_a_url_stops_start_up(tmp_path: Path) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "DATA_DIR": str(tmp_path),
-        "RAG_RERANKING_ENGINE": "external",
-    }
-    done = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    done = manage_check(tmp_path, {"RAG_RERANKING_ENGINE": "external"})
     assert done.returncode != 0
     assert "RAG_EXTERNAL_RERANKER_URL" in done.stderr
