@@ -180,7 +180,7 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "realtime.layers.RedisChannelLayer",  # channels_redis, fewer round trips
             "CONFIG": {
                 # redis-py's async pool refuses a 101st connection by default; a burst of
                 # socket disconnects each discarding its groups needs more at once.
