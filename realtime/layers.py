@@ -41,7 +41,7 @@ return over_capacity
 
 class RedisChannelLayer(BaseRedisChannelLayer):
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        assert self.require_valid_group_name(group), "Group name not valid"
+        self.require_valid_group_name(group)  # raises TypeError for a bad name
         key = self._group_key(group)
         connection = self.connection(self.consistent_hash(group))
         pipe = connection.pipeline(transaction=False)
