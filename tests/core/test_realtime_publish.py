@@ -84,3 +84,28 @@ def test_chat_events_get_dense_sequence_numbers_and_are_kept() -> None:
 
     kept = list(RoomEvent.objects.values_list("room", "seq", "data"))
     assert kept == [("chat:numbered", 1, {"n": 1}), ("chat:numbered", 2, {"n": 2})]
+
+
+def test_a_chat_event_is_stored_in_one_statement_on_postgresql() -> None:
+    """The counter's upsert and the event's insert are one statement there (two elsewhere),
+    and what is kept is what was published, stamped now."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from realtime.models import RoomEvent
+
+    before = timezone.now()
+    data = {"text": 'naïve "quoted" \\ text', "nested": {"list": [1, 2.5, None, True]}}
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        publish("chat:one-statement", "message", data)
+        publish("chat:one-statement", "message", {"n": 2})
+    writes = [q for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(writes) == (2 if connection.vendor == "postgresql" else 4), writes
+
+    kept = list(RoomEvent.objects.filter(room="chat:one-statement").order_by("seq"))
+    assert [(e.seq, e.event, e.data) for e in kept] == [
+        (1, "message", data),
+        (2, "message", {"n": 2}),
+    ]
+    assert before <= kept[0].created_at <= timezone.now()
