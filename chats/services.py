@@ -332,11 +332,16 @@ def message_append_locked(chat: Chat, data: dict[str, Any]) -> tuple[Message, bo
     (``selectors.chat_get_for_user(..., lock=True)``): no second read."""
     message_id = data.get("id") or new_message_id()
     parent = data["parent_id"] or "" if "parent_id" in data else chat.current_id
-    stored_ids = set(
-        chat.messages.filter(message_id__in=[message_id, parent]).values_list(
-            "message_id", flat=True
+    if data.get("id") or "parent_id" in data:
+        stored_ids = set(
+            chat.messages.filter(message_id__in=[message_id, parent]).values_list(
+                "message_id", flat=True
+            )
         )
-    )
+    else:
+        # A new id under the current leaf, which every write keeps pointing at a stored
+        # message (or at none, ""): nothing to look up.
+        stored_ids = {parent}
     if message_id in stored_ids:
         existing = chat.messages.get(message_id=message_id)
         same = (

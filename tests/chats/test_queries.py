@@ -69,3 +69,29 @@ def test_an_append_reads_the_chat_once_or_twice_with_a_key(
     assert len(chat_reads) == (2 if key else 1), chat_reads
     stored = client.get(f"/api/chats/{chat['id']}").json()
     assert contents(stored) == ["q", "a"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reads"),
+    [({}, 0), ({"id": "client-id"}, 1), ({"parent_id": "q0"}, 1), ({"parent_id": None}, 1)],
+)
+def test_an_append_to_the_current_leaf_looks_up_no_message(
+    client_of: Callable[[User], APIClient], owner: User, body: dict[str, object], reads: int
+) -> None:
+    """A new message under the current leaf needs no lookup (a fresh id, a parent that every
+    write keeps stored); a client's own id or parent is looked up once."""
+    client = client_of(owner)
+    chat = create_chat(client, messages=[{"id": "q0", "role": "user", "content": "q"}])
+    table = services.Message._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(
+            f"/api/chats/{chat['id']}/messages", {**msg("assistant", "a"), **body}, format="json"
+        )
+    assert response.status_code == 201
+    message_reads = [q["sql"] for q in captured if q["sql"].startswith(f'SELECT "{table}"')]
+    message_reads += [q["sql"] for q in captured if f'FROM "{table}"' in q["sql"]]
+    assert len(set(message_reads)) == reads, message_reads
+    stored = client.get(f"/api/chats/{chat['id']}").json()
+    expected_parent = None if body.get("parent_id", "q0") is None else "q0"
+    answer = stored["chat"]["history"]["messages"][response.json()["id"]]
+    assert answer["parent_id"] == expected_parent
