@@ -8,7 +8,9 @@ to at that moment, so those round trips are a good part of a write's cost on Red
 
 Here the first two go in one pipeline, and a group with no members costs nothing more; the
 delivery is one script per host that drops the expired messages and queues the new one, with
-the same capacity rule and expiry as channels_redis's. Everything else is channels_redis's.
+the same capacity rule and expiry as channels_redis's. Everything else is channels_redis's,
+including the helpers used here (``_group_key``, ``_map_channel_keys_to_connection``: 4.3's);
+tests/realtime/test_layer.py checks delivery, capacity and expiry against real Redis.
 """
 
 import logging
