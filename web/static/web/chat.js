@@ -145,14 +145,27 @@ export async function chatView(main, sidebar, chatId) {
   // Requests that answer with the whole chat, numbered as they are sent: an answer is shown
   // only if no answer to a later one is shown already. A reload that a socket event started
   // must not put back the branch the user has just switched away from.
+  // A reload asked while a change is in flight could be answered with the chat as it was
+  // before the change committed, after the change's own answer: it waits for the change.
   let chatAsked = 0;
   let chatShown = 0;
+  let changing = 0; // requests in flight that change the chat
+  let reloadAfter = false;
   async function fetchChat(path, options) {
     const asked = ++chatAsked;
-    const fresh = await api(path, options);
-    if (asked < chatShown) return null;
-    chatShown = asked;
-    return fresh;
+    const changes = Boolean(options && options.method && options.method !== 'GET');
+    if (changes) changing += 1;
+    try {
+      const fresh = await api(path, options);
+      if (asked < chatShown) return null;
+      chatShown = asked;
+      return fresh;
+    } finally {
+      if (changes && --changing === 0 && reloadAfter) {
+        reloadAfter = false;
+        reload().catch(() => {});
+      }
+    }
   }
   let streaming = null; // AbortController of the running stream
   let stopped = false;
@@ -254,6 +267,7 @@ export async function chatView(main, sidebar, chatId) {
 
   async function reload() {
     if (!chat) return;
+    if (changing) { reloadAfter = true; return; }
     const fresh = await fetchChat(`/api/chats/${chat.id}`);
     if (!fresh) return;
     chat = fresh;
