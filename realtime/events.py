@@ -78,16 +78,13 @@ def _store(room: str, event: str, data: dict[str, Any]) -> int:
 
 
 def _store_in_one_statement(room: str, event: str, data: dict[str, Any]) -> int:
-    from realtime.models import RoomCounter, RoomEvent
+    from realtime.models import RoomEvent
 
-    counters = connection.ops.quote_name(RoomCounter._meta.db_table)
     events = connection.ops.quote_name(RoomEvent._meta.db_table)
     fields = RoomEvent._meta
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH counter AS (INSERT INTO {counters} (room, last_seq) VALUES (%s, 1)"  # noqa: S608 - our tables
-            f" ON CONFLICT (room) DO UPDATE SET last_seq = {counters}.last_seq + 1"
-            " RETURNING last_seq)"
+            f"WITH counter AS ({_counter_upsert()})"  # noqa: S608 - our tables
             f" INSERT INTO {events} (room, seq, event, data, created_at)"
             " SELECT %s, last_seq, %s, %s, %s FROM counter RETURNING seq",
             [
@@ -111,15 +108,21 @@ def _next_seq(room: str) -> int:
         counter.last_seq += 1
         counter.save(update_fields=["last_seq"])
         return counter.last_seq
-    table = connection.ops.quote_name(RoomCounter._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (room, last_seq) VALUES (%s, 1)"  # noqa: S608 - our table
-            f" ON CONFLICT (room) DO UPDATE SET last_seq = {table}.last_seq + 1"
-            " RETURNING last_seq",
-            [room],
-        )
+        cursor.execute(_counter_upsert(), [room])
         return int(cursor.fetchone()[0])
+
+
+def _counter_upsert() -> str:
+    """The room counter's upsert (one parameter: the room), returning the new ``last_seq``."""
+    from realtime.models import RoomCounter
+
+    table = connection.ops.quote_name(RoomCounter._meta.db_table)
+    return (
+        f"INSERT INTO {table} (room, last_seq) VALUES (%s, 1)"  # noqa: S608 - our table
+        f" ON CONFLICT (room) DO UPDATE SET last_seq = {table}.last_seq + 1"
+        " RETURNING last_seq"
+    )
 
 
 def _send(group: str, message: dict[str, Any]) -> None:
