@@ -1,5 +1,4 @@
 import asyncio
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from chats.models import Chat, Message
 from realtime.events import chat_room, room_group
 from tests.chats.helpers import contents, create_chat, msg
+from tests.threads import run_together
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -268,24 +268,13 @@ def test_concurrent_appends_all_land_in_a_defined_order(owner: User) -> None:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=token)
     chat = create_chat(client, messages=[msg("user", "start", id="root")])
-    barrier = threading.Barrier(6)
-    statuses: list[int] = []
 
-    def post(index: int) -> None:
-        try:
-            mine = APIClient()
-            mine.credentials(HTTP_AUTHORIZATION=token)
-            barrier.wait()
-            response = append(mine, chat["id"], msg("user", f"m{index}"))
-            statuses.append(response.status_code)
-        finally:
-            connections.close_all()
+    def post(index: int) -> int:
+        mine = APIClient()
+        mine.credentials(HTTP_AUTHORIZATION=token)
+        return append(mine, chat["id"], msg("user", f"m{index}")).status_code
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    statuses = run_together(6, post)
 
     body = client.get(f"/api/chats/{chat['id']}").json()
     assert statuses == [201] * 6

@@ -1,6 +1,5 @@
 """Racing uploads of the same bytes end as one file, one stored copy."""
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from rest_framework.test import APIClient
 
 from knowledge.models import File
 from tests.knowledge.helpers import upload
+from tests.threads import run_together
 from users.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,20 +20,12 @@ def test_racing_uploads_of_the_same_bytes_are_one_file(
 ) -> None:
     data = b"# The same notes, sent four times at once\n" * 100
     before = stored_names()
-    barrier = threading.Barrier(4)
-    answers: list[tuple[int, str]] = []
 
-    def send() -> None:
-        client = client_of(owner)
-        barrier.wait()
-        response = upload(client, "same.md", data)
-        answers.append((response.status_code, response.json()["id"]))
+    def send(_: int) -> tuple[int, str]:
+        response = upload(client_of(owner), "same.md", data)
+        return response.status_code, response.json()["id"]
 
-    threads = [threading.Thread(target=send) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = run_together(4, send)
 
     assert sorted(code for code, _ in answers) == [200, 200, 200, 201]
     assert len({file_id for _, file_id in answers}) == 1
@@ -47,21 +39,13 @@ def test_uploads_racing_on_one_idempotency_key_leave_no_bytes_behind(
     """Each racer stores its bytes before its row commits; a racer whose row rolls back with
     the key's transaction must not leave its bytes behind."""
     before = stored_names()
-    barrier = threading.Barrier(4)
-    codes: list[int] = []
 
-    def send(n: int) -> None:
-        client = client_of(owner)
-        barrier.wait()
+    def send(n: int) -> int:
         data = f"# Racer {n}\n".encode() * 100
-        response = upload(client, f"racer-{n}.md", data, HTTP_IDEMPOTENCY_KEY="one-key")
-        codes.append(response.status_code)
+        response = upload(client_of(owner), f"racer-{n}.md", data, HTTP_IDEMPOTENCY_KEY="one-key")
+        return response.status_code
 
-    threads = [threading.Thread(target=send, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    codes = run_together(4, send)
 
     assert codes.count(201) == 1
     assert File.objects.count() == 1

@@ -1,15 +1,14 @@
 """The usage ledger, daily token budgets, and the admin dashboard's counts and usage."""
 
 import datetime as dt
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from tests.conftest import bearer
+from tests.threads import run_together
 from users.models import ApiKey, UsageRecord, User
 from users.services import usage_record
 from webui_backend.dashboard import _counts, register_count
@@ -37,23 +36,12 @@ def test_usage_accumulates_per_user_key_model_and_day(owner: User, make_key: Mak
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_usage_records_are_all_counted(make_user: Any) -> None:
     user = make_user()
-    barrier = threading.Barrier(8)
 
-    def record() -> None:
-        try:
-            barrier.wait()
-            for _ in range(5):
-                usage_record(
-                    user=user, api_key=None, model="m", prompt_tokens=3, completion_tokens=2
-                )
-        finally:
-            connections.close_all()
+    def record(_: int) -> None:
+        for _ in range(5):
+            usage_record(user=user, api_key=None, model="m", prompt_tokens=3, completion_tokens=2)
 
-    threads = [threading.Thread(target=record) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    run_together(8, record)
 
     row = UsageRecord.objects.get()
     assert (row.requests, row.prompt_tokens, row.completion_tokens) == (40, 120, 80)
