@@ -17,6 +17,18 @@ only when it has been idle in the pool for more than
 ``CHECK_AFTER_IDLE`` seconds (as HikariCP does, for the same reason): a server restart is
 caught on every connection that sat through it; a connection returned within the last second
 and broken since fails its request (503, ``database_unavailable``) and is dropped by the pool.
+
+**BEGIN goes out with the first statement.** psycopg opens a transaction by sending ``BEGIN``
+on its own before the transaction's first statement: a round trip of its own, in every write
+(a request thread blocks, gives up the interpreter and wakes again for it). Here psycopg stays
+in autocommit and our cursor puts ``BEGIN;`` in front of the first statement of a transaction
+Django has opened, in the same message (the client-side binding cursor Django uses sends the
+simple query protocol, which carries several statements; the cursor then stands on the
+statement's own result). psycopg's own rule decides when: the connection is in a transaction
+of Django's and the server says none is open. ``COMMIT`` and ``ROLLBACK`` are psycopg's, and
+psycopg sends nothing for a transaction in which no statement ran. Named (server-side)
+cursors, ``executemany``, ``copy`` and ``stream`` send the ``BEGIN`` on its own first, as
+psycopg would.
 """
 
 import datetime
@@ -28,8 +40,8 @@ from typing import Any
 
 import psycopg
 from django.db.backends.postgresql import base
-from psycopg import adapt, adapters
-from psycopg.pq import Format
+from psycopg import adapt, adapters, sql
+from psycopg.pq import Format, TransactionStatus
 from psycopg.types.datetime import TimestamptzLoader
 
 CHECK_AFTER_IDLE = 1.0  # seconds
@@ -64,12 +76,91 @@ _returned_at: "weakref.WeakKeyDictionary[psycopg.Connection[Any], float]" = (
 )
 
 
+# psycopg connections inside a transaction of Django's (autocommit off), whose BEGIN our
+# cursors send with the next statement when the server has none open.
+_transactional: "weakref.WeakSet[psycopg.Connection[Any]]" = weakref.WeakSet()
+
+
+def _begin_due(connection: "psycopg.Connection[Any]") -> bool:
+    return (
+        connection in _transactional
+        and connection.pgconn.transaction_status == TransactionStatus.IDLE
+    )
+
+
+class Cursor(base.Cursor):
+    """Django's cursor (client-side binding), sending a due BEGIN with the statement."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> "Cursor":
+        connection = self.connection
+        if not _begin_due(connection):
+            return super().execute(query, params, **kwargs)
+        begin = connection._get_tx_start_command() + b"; "
+        if isinstance(query, bytes):
+            query = begin + query
+        elif isinstance(query, str):
+            query = begin.decode() + query
+        else:
+            query = sql.SQL(begin.decode()) + query
+        super().execute(query, params, **kwargs)
+        self.nextset()  # stand on the statement's result, not BEGIN's
+        return self
+
+    def executemany(self, *args: Any, **kwargs: Any) -> None:
+        _begin_alone(self.connection)
+        return super().executemany(*args, **kwargs)
+
+    def copy(self, *args: Any, **kwargs: Any) -> Any:
+        _begin_alone(self.connection)
+        return super().copy(*args, **kwargs)
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        _begin_alone(self.connection)
+        return super().stream(*args, **kwargs)
+
+
+def _begin_alone(connection: "psycopg.Connection[Any]") -> None:
+    if _begin_due(connection):
+        with connection.lock:
+            connection.wait(connection._exec_command(connection._get_tx_start_command()))
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
         if self.timezone is datetime.UTC and self.timezone_name == "UTC" and "context" in params:
             params["context"] = _with_fast_timestamps(params["context"])
+        if params.get("cursor_factory") is base.Cursor:
+            params["cursor_factory"] = Cursor
         return params
+
+    def _set_autocommit(self, autocommit: bool) -> None:
+        if not issubclass(self.connection.cursor_factory, Cursor):  # server-side binding
+            super()._set_autocommit(autocommit)
+            return
+        with self.wrap_database_errors:
+            if not self.connection.autocommit:
+                self.connection.autocommit = True
+            if autocommit:
+                _transactional.discard(self.connection)
+            else:
+                _transactional.add(self.connection)
+
+    def create_cursor(self, name: str | None = None) -> Any:
+        if name and self.connection in _transactional:
+            _begin_alone(self.connection)
+            # Django holds a named cursor past the transaction when psycopg is in autocommit;
+            # inside one of Django's transactions it need not be.
+            cursor = base.ServerSideCursor(
+                self.connection, name=name, scrollable=False, withhold=False
+            )
+            if (
+                self.timezone
+                != self.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone
+            ):
+                base.register_tzloader(self.timezone, cursor)
+            return cursor
+        return super().create_cursor(name)
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         if not self.pool:
@@ -77,6 +168,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # Every connection in the pool may be broken (the server restarted): try each once.
         for _ in range(self.pool.max_size + 1):
             connection = super().get_new_connection(conn_params)
+            _transactional.discard(connection)  # a new user: autocommit until told otherwise
             with _returned_lock:
                 returned = _returned_at.pop(connection, None)
             if returned is None or time.monotonic() - returned <= CHECK_AFTER_IDLE:
@@ -90,7 +182,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return super().get_new_connection(conn_params)  # a fresh one, or the pool's error
 
     def _close(self) -> None:
-        if self.connection is not None and self.pool:
-            with _returned_lock:
-                _returned_at[self.connection] = time.monotonic()
+        if self.connection is not None:
+            _transactional.discard(self.connection)
+            if self.pool:
+                with _returned_lock:
+                    _returned_at[self.connection] = time.monotonic()
         super()._close()
