@@ -163,7 +163,7 @@ class ChatDetailApi(APIView):
         summary="A chat with its messages",
     )
     def get(self, request: Request, chat_id: str) -> Response:
-        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)
+        chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user, with_tags=True)
         parts = CHAT_PARTS
         if "include" in request.query_params:
             values = [
@@ -189,7 +189,9 @@ class ChatDetailApi(APIView):
     )
     def post(self, request: Request, chat_id: str) -> Response:
         with transaction.atomic():  # one read of the chat: under its lock, scoped to its owner
-            chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user, lock=True)
+            chat = selectors.chat_get_for_user(
+                chat_id=chat_id, user=request.user, lock=True, with_tags=True
+            )
             data = self.InputSerializer.validated(request.data)
             chat = services.chat_update_locked(chat, **data["chat"])
         # The chat as read under the lock and saved: nothing to read again but its parts.

@@ -397,7 +397,9 @@ def chat_output(chat: Chat, *, parts: tuple[str, ...] = CHAT_PARTS) -> dict[str,
     rows = Message.objects.filter(chat=chat).order_by("seq").values_list(*MessageRow.FIELDS)
     share = getattr(chat, "share", None)
     share_id = share.share_id if share is not None and share.is_live() else None
-    tags = [tag.name for tag in chat.tags.all()]
+    tags = getattr(chat, "tag_names", None)  # read with the chat (chat_get_for_user)
+    if tags is None:
+        tags = [tag.name for tag in chat.tags.all()]
     return chat_output_of(chat, [MessageRow(*row) for row in rows], tags, share_id, parts=parts)
 
 

@@ -90,6 +90,22 @@ EDITABLE = ("role", "content", "model", "usage", "sources", "feedback")
 
 def _insert_messages(chat: Chat, items: Iterable[MessageIn], now: datetime) -> list[Message]:
     """Insert ``items`` (parents first) after the chat's last sequence number, in one statement."""
+    rows = _message_rows(chat, items, now)
+    Message.objects.bulk_create(rows, batch_size=500)
+    return rows
+
+
+def _create_with_messages(chat: Chat, items: Iterable[MessageIn], now: datetime) -> list[Message]:
+    """Insert the new ``chat`` (not yet saved) and its first messages: the chat's row is
+    written once, already counting them."""
+    rows = _message_rows(chat, items, now)
+    chat.save(force_insert=True)
+    Message.objects.bulk_create(rows, batch_size=500)
+    return rows
+
+
+def _message_rows(chat: Chat, items: Iterable[MessageIn], now: datetime) -> list[Message]:
+    """``items`` as rows numbered after the chat's last sequence number, which moves on."""
     rows = []
     seq = chat.last_seq
     for item in items:
@@ -111,7 +127,6 @@ def _insert_messages(chat: Chat, items: Iterable[MessageIn], now: datetime) -> l
                 updated_at=now,
             )
         )
-    Message.objects.bulk_create(rows, batch_size=500)
     chat.last_seq = seq
     return rows
 
@@ -157,7 +172,7 @@ def chat_create(
         items = messages_from_list(messages or [])
         current = items[-1].message_id if items else ""
     now = timezone.now()
-    chat = Chat.objects.create(
+    chat = Chat(
         user=user,
         title=title.strip() or "New Chat",
         model_ids=models or [],
@@ -168,8 +183,7 @@ def chat_create(
         created_at=now,
         updated_at=now,
     )
-    chat.created_messages = _insert_messages(chat, items, now)
-    chat.save(update_fields=["last_seq"])
+    chat.created_messages = _create_with_messages(chat, items, now)
     if tags:
         _set_tags(chat, tags)
     return chat
@@ -503,6 +517,7 @@ def _tags_for(user_id: Any, names: Iterable[str]) -> list[Tag]:
 
 def _set_tags(chat: Chat, names: list[str]) -> None:
     chat.tags.set(_tags_for(chat.user_id, names))
+    chat.tag_names = None  # any read with the chat is out of date: chat_output reads them
     _delete_unused_tags(chat.user_id)
 
 
@@ -553,7 +568,7 @@ def chat_clone(*, user: User, title: str, body: dict[str, Any]) -> Chat:
     history = body["history"]
     items = _copy_messages(history["messages"].values())
     now = timezone.now()
-    chat = Chat.objects.create(
+    chat = Chat(
         user=user,
         title=title,
         model_ids=body.get("models") or [],
@@ -561,8 +576,7 @@ def chat_clone(*, user: User, title: str, body: dict[str, Any]) -> Chat:
         created_at=now,
         updated_at=now,
     )
-    _insert_messages(chat, items, now)
-    chat.save(update_fields=["last_seq"])
+    _create_with_messages(chat, items, now)
     return chat
 
 
@@ -629,7 +643,7 @@ def chats_import(*, user: User, chats: list[dict[str, Any]]) -> list[Chat]:
         if current and current not in {item.message_id for item in items}:
             raise InvalidImport(f"Chat {index}: current_id {current!r} is not one of its messages.")
         chat_id = data.get("id")
-        chat = Chat.objects.create(
+        chat = Chat(
             id=chat_id if chat_id and chat_id not in taken else uuid.uuid4(),
             user=user,
             title=data["title"],
@@ -642,8 +656,7 @@ def chats_import(*, user: User, chats: list[dict[str, Any]]) -> list[Chat]:
             updated_at=data["updated_at"],
         )
         taken.add(chat.pk)
-        _insert_messages(chat, items, data["created_at"])
-        chat.save(update_fields=["last_seq"])
+        _create_with_messages(chat, items, data["created_at"])
         if data["tags"]:
             _set_tags(chat, data["tags"])
         created.append(chat)

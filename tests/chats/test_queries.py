@@ -95,3 +95,59 @@ def test_an_append_to_the_current_leaf_looks_up_no_message(
     expected_parent = None if body.get("parent_id", "q0") is None else "q0"
     answer = stored["chat"]["history"]["messages"][response.json()["id"]]
     assert answer["parent_id"] == expected_parent
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"chat": {"title": "list", "messages": [msg("user", "q"), msg("assistant", "a")]}},
+        {"chat": {"title": "empty"}},
+    ],
+)
+def test_a_new_chat_is_written_once_with_its_messages(
+    client_of: Callable[[User], APIClient], owner: User, body: dict
+) -> None:
+    """The chat's row is inserted already counting its messages: no update after."""
+    client = client_of(owner)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post("/api/chats/new", body, format="json")
+    chat_writes = [
+        q["sql"].split()[0]
+        for q in captured.captured_queries
+        if q["sql"].split()[0] in ("INSERT", "UPDATE") and '"chats_chat"' in q["sql"][:40]
+    ]
+    expected = len(body["chat"].get("messages", []))
+    answer = client.get(f"/api/chats/{response.json()['id']}").json()
+    appended = client.post(
+        f"/api/chats/{answer['id']}/messages", {"role": "user", "content": "next"}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert chat_writes == ["INSERT"]
+    assert services.Chat.objects.get(pk=answer["id"]).last_seq == expected + 1
+    assert len(answer["chat"]["messages"]) == expected
+    assert appended.status_code == 201
+    assert contents(client.get(f"/api/chats/{answer['id']}").json())[-1] == "next"
+
+
+def test_a_chat_is_read_with_its_tags_in_one_statement(
+    client_of: Callable[[User], APIClient], owner: User
+) -> None:
+    client = client_of(owner)
+    chat = create_chat(client, messages=[msg("user", "q")], tags=["zeta", "alpha", "mid"])
+    url = f"/api/chats/{chat['id']}"
+    untagged = create_chat(client, messages=[msg("user", "q")])
+
+    with CaptureQueriesContext(connection) as captured:
+        shown = client.get(url).json()
+    statements = len(captured)  # before the next request empties Django's log
+    renamed = client.post(url, {"chat": {"title": "renamed"}}, format="json").json()
+    retagged = client.post(url, {"chat": {"tags": ["new", "beta"]}}, format="json").json()
+
+    assert statements == 2  # the chat with its share and tags, then its messages
+    assert shown["tags"] == ["alpha", "mid", "zeta"]
+    assert renamed["title"] == "renamed"
+    assert renamed["tags"] == ["alpha", "mid", "zeta"]
+    assert retagged["tags"] == ["beta", "new"]
+    assert client.get(url).json()["tags"] == ["beta", "new"]
+    assert client.get(f"/api/chats/{untagged['id']}").json()["tags"] == []
