@@ -88,9 +88,11 @@ def running_server(
     data_dir: Path | None = None,
     daphne_args: Sequence[str] = (),
     server: str = "daphne",
+    project_dir: Path = PROJECT_DIR,
 ) -> Iterator[Server]:
     """Migrate, start ours (daphne, as ``dev.py serve`` starts it) on a free loopback port,
-    wait for /health, and clean up on exit.
+    wait for /health, and clean up on exit. ``project_dir`` is the checkout whose code runs
+    (bench/ab.py runs two).
 
     With ``data_dir`` the server uses that folder (several servers may share one: same SQLite
     file and secret key) and leaves it in place; the caller removes it. ``daphne_args`` are
@@ -106,7 +108,7 @@ def running_server(
     try:
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-            cwd=PROJECT_DIR,
+            cwd=project_dir,
             env=env,
             check=True,
         )
@@ -122,7 +124,7 @@ def running_server(
                 command += ["-b", "127.0.0.1", "-p", str(port)]
             proc = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
                 [*command, *daphne_args, "webui_backend.asgi:application"],
-                cwd=PROJECT_DIR,
+                cwd=project_dir,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
