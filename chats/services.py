@@ -206,21 +206,27 @@ def chat_update_locked(chat: Chat, **fields: Any) -> Chat:
     """``chat_update`` of a chat read under its row lock in the current transaction
     (``selectors.chat_get_for_user(..., lock=True)``): no second read."""
     now = timezone.now()
+    changed = ["updated_at"]  # the row is written with these columns only
     for name in ("folder_id", "pinned", "archived"):
         if name in fields:
             setattr(chat, name, fields[name])
+            changed.append(name)
     if "title" in fields:
         chat.title = fields["title"].strip() or "New Chat"
+        changed.append("title")
     if "models" in fields:
         chat.model_ids = fields["models"]
+        changed.append("model_ids")
     if "history" in fields:
         _merge_history(chat, fields["history"], now)
+        changed += ["current_id", "last_seq"]
     elif "messages" in fields:
         _merge_branch(chat, fields["messages"], now)
+        changed += ["current_id", "last_seq"]
     if "tags" in fields:
         _set_tags(chat, fields["tags"])
     chat.updated_at = now
-    chat.save()
+    chat.save(update_fields=changed)
     return chat
 
 

@@ -151,3 +151,23 @@ def test_a_chat_is_read_with_its_tags_in_one_statement(
     assert retagged["tags"] == ["beta", "new"]
     assert client.get(url).json()["tags"] == ["beta", "new"]
     assert client.get(f"/api/chats/{untagged['id']}").json()["tags"] == []
+
+
+def test_a_title_update_writes_only_what_changed(
+    client_of: Callable[[User], APIClient], owner: User
+) -> None:
+    client = client_of(owner)
+    chat = create_chat(client, messages=[msg("user", "q")], tags=["kept"])
+    url = f"/api/chats/{chat['id']}"
+    client.post(url, {"chat": {"pinned": True, "models": ["m1"]}}, format="json")
+
+    with CaptureQueriesContext(connection) as captured:
+        renamed = client.post(url, {"chat": {"title": "renamed"}}, format="json").json()
+    updates = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("UPDATE")]
+
+    assert len(updates) == 1
+    assert updates[0].split(" WHERE ")[0].count(" = ") == 2  # the title and updated_at
+    assert '"title"' in updates[0]
+    assert (renamed["title"], renamed["pinned"], renamed["tags"]) == ("renamed", True, ["kept"])
+    assert renamed["chat"]["models"] == ["m1"]
+    assert [m["content"] for m in renamed["chat"]["messages"]] == ["q"]
