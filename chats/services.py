@@ -11,8 +11,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import AutoField
 from django.db.models.functions import Lower
+from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
 
 from chats.errors import (
@@ -376,12 +378,37 @@ def message_append_locked(chat: Chat, data: dict[str, Any]) -> tuple[Message, bo
         raise InvalidHistory(f"The parent message {parent!r} is not in this chat.")
     now = timezone.now()
     item = MessageIn.from_validated(data, message_id=message_id, parent=parent)
-    (message,) = _insert_messages(chat, [item], now)
+    (message,) = _message_rows(chat, [item], now)
     chat.current_id = message_id
     chat.updated_at = now
-    chat.save(update_fields=["current_id", "last_seq", "updated_at"])
+    _insert_under(chat, message, ["current_id", "last_seq", "updated_at"])
     _broadcast_messages(chat, [message])
     return message, True
+
+
+def _insert_under(chat: Chat, message: Message, changed: list[str]) -> None:
+    """Insert ``message`` and write the ``changed`` columns of its (locked) chat. On PostgreSQL
+    that is one statement, the chat's update riding the insert in a CTE; two elsewhere."""
+    if connection.vendor != "postgresql":
+        Message.objects.bulk_create([message])
+        chat.save(update_fields=changed)
+        return
+    update = Chat.objects.filter(pk=chat.pk).query.chain(UpdateQuery)
+    update.add_update_values({name: getattr(chat, name) for name in changed})
+    update_sql, update_params = update.get_compiler(connection=connection).as_sql()
+    insert = InsertQuery(Message)
+    fields = [f for f in Message._meta.concrete_fields if not isinstance(f, AutoField)]
+    insert.insert_values(fields, [message])
+    ((insert_sql, insert_params),) = insert.get_compiler(connection=connection).as_sql()
+    pk = Message._meta.pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH moved AS ({update_sql}) {insert_sql}"
+            f" RETURNING {connection.ops.quote_name(pk.column)}",
+            (*update_params, *insert_params),
+        )
+        message.pk = cursor.fetchone()[0]
+    message._state.adding, message._state.db = False, connection.alias
 
 
 @transaction.atomic
@@ -399,10 +426,10 @@ def message_edit(chat: Chat, *, message_id: str, content: Any, role: str | None 
         content=content,
         model=original.model,
     )
-    (message,) = _insert_messages(chat, [item], now)
+    (message,) = _message_rows(chat, [item], now)
     chat.current_id = message.message_id
     chat.updated_at = now
-    chat.save(update_fields=["current_id", "last_seq", "updated_at"])
+    _insert_under(chat, message, ["current_id", "last_seq", "updated_at"])
     _broadcast_messages(chat, [message])
     return message
 

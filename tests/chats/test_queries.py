@@ -171,3 +171,35 @@ def test_a_title_update_writes_only_what_changed(
     assert (renamed["title"], renamed["pinned"], renamed["tags"]) == ("renamed", True, ["kept"])
     assert renamed["chat"]["models"] == ["m1"]
     assert [m["content"] for m in renamed["chat"]["messages"]] == ["q"]
+
+
+@pytest.mark.parametrize("route", ["append", "edit"])
+def test_a_new_message_and_its_chat_are_written_in_one_statement_on_postgresql(
+    client_of: Callable[[User], APIClient], owner: User, route: str
+) -> None:
+    client = client_of(owner)
+    chat = create_chat(client, messages=[{"id": "q0", "role": "user", "content": "q"}])
+    url = f"/api/chats/{chat['id']}"
+    before = client.get(url).json()
+    with CaptureQueriesContext(connection) as captured:
+        if route == "append":
+            response = client.post(f"{url}/messages", msg("assistant", "a"), format="json")
+        else:
+            response = client.post(f"{url}/messages/q0/edit", {"content": "q2"}, format="json")
+    writes = [
+        q["sql"].split()[0] for q in captured if q["sql"].split()[0] in ("INSERT", "UPDATE", "WITH")
+    ]
+    after = client.get(url).json()
+    new_id = response.json()["id"]
+
+    assert response.status_code in (200, 201)
+    # The message with its chat's update, then the room's event (its counter and itself).
+    if connection.vendor == "postgresql":
+        assert writes == ["WITH", "WITH"]
+    else:
+        assert writes == ["INSERT", "UPDATE", "INSERT", "INSERT"]
+    assert after["chat"]["history"]["current_id"] == new_id
+    assert after["updated_at"] >= before["updated_at"]
+    stored = services.Chat.objects.get(pk=chat["id"])
+    assert stored.last_seq == 2
+    assert stored.messages.get(message_id=new_id).seq == 2
