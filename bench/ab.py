@@ -4,6 +4,7 @@ before/after check of a change on a host too noisy for two runs one after the ot
     .venv/bin/python bench/ab.py --before /tmp/wt-before --after . [--rows append,title]
         [--blocks 8] [--block 3] [--concurrency 32]
         [--env KEY=VALUE] [--env-before KEY=VALUE] [--env-after KEY=VALUE]
+        [--labels embedded,postgres]
 
 Both servers run at once, each from its own checkout (``git worktree add /tmp/wt-before
 <commit>``) with this interpreter, on a fresh DATA_DIR and whatever ``--env`` and
@@ -12,6 +13,10 @@ as request_cpu.py seeds. Each row then runs ``--blocks`` blocks of ``--block`` s
 side, after one second of warm-up each, in the order before, after, after, before, ... so that
 a slow minute of the host falls on both. It prints, per row and side, the median requests/s
 and its range over the blocks, the median server CPU per request, and after/before.
+
+The two sides may be one checkout with two configurations: ``--before . --after .
+--env-after DATABASE_URL=... --env-after REDIS_URL=... --labels embedded,postgres`` compares
+PostgreSQL + Redis with the embedded default in the same alternating way.
 """
 
 from __future__ import annotations
@@ -53,7 +58,12 @@ async def main(args: argparse.Namespace) -> None:
             env.update(dict(item.split("=", 1) for item in own[name]))
             servers[name] = stack.enter_context(running_server(env, project_dir=root))
         seeded = {name: await prepare(server, args.chats) for name, server in servers.items()}
-        print(f"{'row':8} {'side':6} {'req/s median (range)':>26} {'CPU ms/req':>11}  after/before")
+        label = dict(zip(("before", "after"), args.labels.split(","), strict=True))
+        width = max(len(name) for name in label.values())
+        print(
+            f"{'row':8} {'side':{width}} {'req/s median (range)':>26} {'CPU ms/req':>11}"
+            f"  {label['after']}/{label['before']}"
+        )
         for row in args.rows.split(","):
             figures: dict[str, list[tuple[float, float, int]]] = {"before": [], "after": []}
             load = {"concurrency": args.concurrency}
@@ -79,8 +89,9 @@ async def main(args: argparse.Namespace) -> None:
                 medians[name] = statistics.median(rps)
                 ratio = f"  {medians['after'] / medians['before']:.3f}x" if name == "after" else ""
                 print(
-                    f"{row:8} {name:6} {medians[name]:9.1f} ({min(rps):6.1f}-{max(rps):6.1f})"
-                    f" {cpu:11.2f}{ratio}" + (f"  errors {errors}" if errors else ""),
+                    f"{row:8} {label[name]:{width}} {medians[name]:9.1f}"
+                    f" ({min(rps):6.1f}-{max(rps):6.1f}) {cpu:11.2f}{ratio}"
+                    + (f"  errors {errors}" if errors else ""),
                     flush=True,
                 )
 
@@ -97,4 +108,5 @@ if __name__ == "__main__":
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for both")
     parser.add_argument("--env-before", action="append", default=[], help="KEY=VALUE")
     parser.add_argument("--env-after", action="append", default=[], help="KEY=VALUE")
+    parser.add_argument("--labels", default="before,after", help="names of the two sides")
     asyncio.run(main(parser.parse_args()))
