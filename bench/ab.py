@@ -40,7 +40,10 @@ async def prepare(server: Server, chats: int) -> tuple[dict[str, str], dict[str,
     return ids, {"Authorization": f"Bearer {token}"}
 
 
-async def block(server: Server, request: request_cpu.vs_openwebui.RequestFn, **load: object):
+async def block(
+    server: Server, request: request_cpu.vs_openwebui.RequestFn, **load: object
+) -> tuple[float, float, int]:
+    """One block of load: requests/s, the server's CPU ms per request, errors."""
     cpu = cpu_seconds(server.pid)
     result = await run_load(request, base_url=server.base_url, **load)  # type: ignore[arg-type]
     cpu = cpu_seconds(server.pid) - cpu

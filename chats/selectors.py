@@ -69,9 +69,8 @@ def _tag_names_of_row() -> RawSQL:
     """The chat row's tag names, as one value of the row: in name order on PostgreSQL (an
     array), as a JSON array on SQLite (put in order by ``_as_names``)."""
     quote = connection.ops.quote_name
-    through, tag = Chat.tags.through._meta.db_table, Tag._meta.db_table
     names = (
-        f" FROM {quote(through)} c JOIN {quote(tag)} t ON t.{quote('id')} = c.{quote('tag_id')}"
+        f" FROM {_tags_joined()}"
         f" WHERE c.{quote('chat_id')} = {quote(Chat._meta.db_table)}.{quote('id')}"
     )
     name = f"t.{quote('name')}"
@@ -80,6 +79,13 @@ def _tag_names_of_row() -> RawSQL:
     else:
         sql = f"(SELECT json_group_array({name}){names})"
     return RawSQL(sql, [])  # noqa: S611 - our tables and columns, no input
+
+
+def _tags_joined() -> str:
+    """A chat's tag links (``c``) joined to their tags (``t``), for a FROM clause."""
+    quote = connection.ops.quote_name
+    through, tag = Chat.tags.through._meta.db_table, Tag._meta.db_table
+    return f"{quote(through)} c JOIN {quote(tag)} t ON t.{quote('id')} = c.{quote('tag_id')}"
 
 
 def _as_names(value: Any) -> list[str]:
@@ -226,10 +232,8 @@ def _tag_names_by_chat(chat_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
     if not chat_ids:
         return {}
     quote = connection.ops.quote_name
-    through, tag = Chat.tags.through._meta.db_table, Tag._meta.db_table
     sql = (
-        f"SELECT c.{quote('chat_id')}, t.{quote('name')} FROM {quote(through)} c"  # noqa: S608
-        f" JOIN {quote(tag)} t ON t.{quote('id')} = c.{quote('tag_id')}"
+        f"SELECT c.{quote('chat_id')}, t.{quote('name')} FROM {_tags_joined()}"  # noqa: S608
         f" WHERE c.{quote('chat_id')} IN ({', '.join(['%s'] * len(chat_ids))})"
         f" ORDER BY t.{quote('name')}"
     )

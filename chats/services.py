@@ -379,16 +379,18 @@ def message_append_locked(chat: Chat, data: dict[str, Any]) -> tuple[Message, bo
     now = timezone.now()
     item = MessageIn.from_validated(data, message_id=message_id, parent=parent)
     (message,) = _message_rows(chat, [item], now)
-    chat.current_id = message_id
-    chat.updated_at = now
-    _insert_under(chat, message, ["current_id", "last_seq", "updated_at"])
+    _insert_leaf(chat, message, now)
     _broadcast_messages(chat, [message])
     return message, True
 
 
-def _insert_under(chat: Chat, message: Message, changed: list[str]) -> None:
-    """Insert ``message`` and write the ``changed`` columns of its (locked) chat. On PostgreSQL
-    that is one statement, the chat's update riding the insert in a CTE; two elsewhere."""
+def _insert_leaf(chat: Chat, message: Message, now: datetime) -> None:
+    """Insert ``message`` (numbered by ``_message_rows``) as its (locked) chat's new leaf, and
+    write the chat's leaf, count and time. On PostgreSQL that is one statement, the chat's
+    update riding the insert in a CTE; two elsewhere."""
+    chat.current_id = message.message_id
+    chat.updated_at = now
+    changed = ["current_id", "last_seq", "updated_at"]
     if connection.vendor != "postgresql":
         Message.objects.bulk_create([message])
         chat.save(update_fields=changed)
@@ -427,9 +429,7 @@ def message_edit(chat: Chat, *, message_id: str, content: Any, role: str | None 
         model=original.model,
     )
     (message,) = _message_rows(chat, [item], now)
-    chat.current_id = message.message_id
-    chat.updated_at = now
-    _insert_under(chat, message, ["current_id", "last_seq", "updated_at"])
+    _insert_leaf(chat, message, now)
     _broadcast_messages(chat, [message])
     return message
 
