@@ -677,8 +677,16 @@ def test_password_change_and_the_page_headers(new_page: Callable[..., Any], site
     page.get_by_role("link", name="Account").click()
     page.get_by_label("Current password").fill("correct horse battery staple")
     page.get_by_label("New password").fill("a different long passphrase 7")
-    page.get_by_role("button", name="Change password").click()
+    refreshes: list[str] = []
+    page.on("request", lambda r: r.url.endswith("/session/refresh") and refreshes.append(r.url))
+    # The change closes the page's socket (its token predates the new password); the page
+    # reconnects on the token the change answered, without trading the cookie again: a reload
+    # while such a trade is in flight would keep the spent cookie and sign the page out.
+    with page.expect_websocket() as reconnected:
+        page.get_by_role("button", name="Change password").click()
     expect_visible(page.get_by_text("Password changed."))
+    assert reconnected.value.url.endswith("/ws/")
+    assert refreshes == []
     shot(page, "account")
     # The page keeps working on the new cookie, and the new password signs in.
     page.reload()

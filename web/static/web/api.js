@@ -146,11 +146,19 @@ export class Live {
       }
       for (const listener of this.listeners) listener(frame.type, data);
     });
-    socket.addEventListener('close', () => {
+    socket.addEventListener('close', (event) => {
       this.socket = null;
       if (this.closed) return;
+      // Only a refused token (4401) is traded for a new one. Trading the cookie on every
+      // reconnect would rotate it needlessly, and a page reloaded while a trade is in flight
+      // is left holding the spent cookie: signed out.
+      const refused = event.code === 4401;
       setTimeout(async () => {
-        try { await refresh(); } catch { return; }
+        if (refused) {
+          try { await refresh(); } catch { return; }
+        } else {
+          await freshToken();
+        }
         this.start();
       }, this.retry);
       this.retry = Math.min(this.retry * 2, 15000);
