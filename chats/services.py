@@ -35,7 +35,7 @@ from chats.serializers import (
     message_payload,
 )
 from chats.tree import children_of, topological
-from realtime.events import chat_room, publish
+from realtime.events import chat_room, publish, send_on_commit, store_ctes
 from users.models import User
 
 
@@ -141,11 +141,11 @@ def _locked(chat: Chat) -> Chat:
 def _broadcast_messages(chat: Chat, messages: list[Message]) -> None:
     """Tell the chat's room about new messages, as the socket event ``message``."""
     for message in messages:
-        publish(
-            chat_room(chat.pk),
-            "message",
-            {"chat_id": str(chat.pk), "message": message_payload(message)},
-        )
+        publish(chat_room(chat.pk), "message", _message_event(chat, message))
+
+
+def _message_event(chat: Chat, message: Message) -> dict[str, Any]:
+    return {"chat_id": str(chat.pk), "message": message_payload(message)}
 
 
 # --- chats -----------------------------------------------------------------------------------
@@ -380,24 +380,27 @@ def message_append_locked(chat: Chat, data: dict[str, Any]) -> tuple[Message, bo
     item = MessageIn.from_validated(data, message_id=message_id, parent=parent)
     (message,) = _message_rows(chat, [item], now)
     _insert_leaf(chat, message, now)
-    _broadcast_messages(chat, [message])
     return message, True
 
 
 def _insert_leaf(chat: Chat, message: Message, now: datetime) -> None:
-    """Insert ``message`` (numbered by ``_message_rows``) as its (locked) chat's new leaf, and
-    write the chat's leaf, count and time. On PostgreSQL that is one statement, the chat's
-    update riding the insert in a CTE; two elsewhere."""
+    """Insert ``message`` (numbered by ``_message_rows``) as its (locked) chat's new leaf,
+    write the chat's leaf, count and time, and tell the chat's room. On PostgreSQL that is one
+    statement, the chat's update and the room's event riding the insert in CTEs; three or four
+    elsewhere."""
     chat.current_id = message.message_id
     chat.updated_at = now
     changed = ["current_id", "last_seq", "updated_at"]
     if connection.vendor != "postgresql":
         Message.objects.bulk_create([message])
         chat.save(update_fields=changed)
+        _broadcast_messages(chat, [message])
         return
     update = Chat.objects.filter(pk=chat.pk).query.chain(UpdateQuery)
     update.add_update_values({name: getattr(chat, name) for name in changed})
     update_sql, update_params = update.get_compiler(connection=connection).as_sql()
+    room, data = chat_room(chat.pk), _message_event(chat, message)
+    event_sql, event_params = store_ctes(room, "message", data)
     insert = InsertQuery(Message)
     fields = [f for f in Message._meta.concrete_fields if not isinstance(f, AutoField)]
     insert.insert_values(fields, [message])
@@ -405,12 +408,13 @@ def _insert_leaf(chat: Chat, message: Message, now: datetime) -> None:
     pk = Message._meta.pk
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH moved AS ({update_sql}) {insert_sql}"
-            f" RETURNING {connection.ops.quote_name(pk.column)}",
-            (*update_params, *insert_params),
+            f"WITH moved AS ({update_sql}), {event_sql} {insert_sql}"  # noqa: S608 - compiled
+            f" RETURNING {connection.ops.quote_name(pk.column)}, (SELECT seq FROM stored)",
+            (*update_params, *event_params, *insert_params),
         )
-        message.pk = cursor.fetchone()[0]
+        message.pk, seq = cursor.fetchone()
     message._state.adding, message._state.db = False, connection.alias
+    send_on_commit(room, "message", data, seq)
 
 
 @transaction.atomic
@@ -430,7 +434,6 @@ def message_edit(chat: Chat, *, message_id: str, content: Any, role: str | None 
     )
     (message,) = _message_rows(chat, [item], now)
     _insert_leaf(chat, message, now)
-    _broadcast_messages(chat, [message])
     return message
 
 

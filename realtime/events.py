@@ -56,11 +56,42 @@ def publish(room: str, event: str, data: dict[str, Any]) -> None:
     sent at once. A failure to reach the channel layer is logged, never raised: the write it
     reports has already happened.
     """
+    seq = _store(room, event, data) if is_replayable(room) else None
+    send_on_commit(room, event, data, seq)
+
+
+def send_on_commit(room: str, event: str, data: dict[str, Any], seq: int | None) -> None:
+    """The second half of ``publish``: send an event (stored as ``seq`` in a chat room) to the
+    room's sockets once the transaction commits."""
     message: dict[str, Any] = {"type": MESSAGE_TYPE, "room": room, "event": event, "data": data}
-    if is_replayable(room):
-        message["seq"] = _store(room, event, data)
+    if seq is not None:
+        message["seq"] = seq
     group = room_group(room)
     transaction.on_commit(lambda: _send(group, message))
+
+
+def store_ctes(room: str, event: str, data: dict[str, Any]) -> tuple[str, list[Any]]:
+    """On PostgreSQL, the first half of ``publish`` in a chat room as CTEs for another
+    statement to carry: ``counter`` takes the room's next number (its row locked until the
+    transaction ends) and ``stored`` inserts the event, returning ``seq``. The caller reads
+    ``(SELECT seq FROM stored)`` and hands it to ``send_on_commit``."""
+    from realtime.models import RoomEvent
+
+    events = connection.ops.quote_name(RoomEvent._meta.db_table)
+    fields = RoomEvent._meta
+    sql = (
+        f"counter AS ({_counter_upsert()}), stored AS ("  # noqa: S608 - our tables
+        f"INSERT INTO {events} (room, seq, event, data, created_at)"
+        " SELECT %s, last_seq, %s, %s, %s FROM counter RETURNING seq)"
+    )
+    params = [
+        room,
+        room,
+        event,
+        fields.get_field("data").get_db_prep_save(data, connection),
+        fields.get_field("created_at").get_db_prep_save(timezone.now(), connection),
+    ]
+    return sql, params
 
 
 @transaction.atomic(savepoint=False)  # inside the caller's transaction: no savepoint of its own
@@ -78,23 +109,9 @@ def _store(room: str, event: str, data: dict[str, Any]) -> int:
 
 
 def _store_in_one_statement(room: str, event: str, data: dict[str, Any]) -> int:
-    from realtime.models import RoomEvent
-
-    events = connection.ops.quote_name(RoomEvent._meta.db_table)
-    fields = RoomEvent._meta
+    ctes, params = store_ctes(room, event, data)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH counter AS ({_counter_upsert()})"  # noqa: S608 - our tables
-            f" INSERT INTO {events} (room, seq, event, data, created_at)"
-            " SELECT %s, last_seq, %s, %s, %s FROM counter RETURNING seq",
-            [
-                room,
-                room,
-                event,
-                fields.get_field("data").get_db_prep_save(data, connection),
-                fields.get_field("created_at").get_db_prep_save(timezone.now(), connection),
-            ],
-        )
+        cursor.execute(f"WITH {ctes} SELECT seq FROM stored", params)  # noqa: S608
         return int(cursor.fetchone()[0])
 
 
@@ -130,6 +147,9 @@ def _send(group: str, message: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        if getattr(layer, "can_send_blocking", lambda: False)():
+            layer.group_send_blocking(group, message)  # no hop to the event loop and back
+        else:
+            async_to_sync(layer.group_send)(group, message)
     except Exception:
         logger.exception("could not publish %s to %s", message["event"], group)

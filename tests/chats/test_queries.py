@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from chats import services
+from realtime.models import RoomEvent
 from tests.chats.helpers import contents, create_chat, msg
 from users.models import User
 
@@ -174,7 +175,7 @@ def test_a_title_update_writes_only_what_changed(
 
 
 @pytest.mark.parametrize("route", ["append", "edit"])
-def test_a_new_message_and_its_chat_are_written_in_one_statement_on_postgresql(
+def test_a_new_message_its_chat_and_its_event_are_written_in_one_statement_on_postgresql(
     client_of: Callable[[User], APIClient], owner: User, route: str
 ) -> None:
     client = client_of(owner)
@@ -193,11 +194,17 @@ def test_a_new_message_and_its_chat_are_written_in_one_statement_on_postgresql(
     new_id = response.json()["id"]
 
     assert response.status_code in (200, 201)
-    # The message with its chat's update, then the room's event (its counter and itself).
+    # The message with its chat's update and the room's event (its counter and itself).
     if connection.vendor == "postgresql":
-        assert writes == ["WITH", "WITH"]
+        assert writes == ["WITH"]
     else:
         assert writes == ["INSERT", "UPDATE", "INSERT", "INSERT"]
+    events = RoomEvent.objects.filter(room=f"chat:{chat['id']}").order_by("seq")
+    *_, (seq, event, data) = [(e.seq, e.event, e.data) for e in events]
+    assert (seq, event) == (len(events), "message")
+    assert data["chat_id"] == chat["id"]
+    assert data["message"]["id"] == new_id
+    assert data["message"]["content"] == ("a" if route == "append" else "q2")
     assert after["chat"]["history"]["current_id"] == new_id
     assert after["updated_at"] >= before["updated_at"]
     stored = services.Chat.objects.get(pk=chat["id"])
