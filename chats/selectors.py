@@ -65,13 +65,17 @@ def _owned_chat(
     return chat
 
 
-def _tag_names_of_row() -> RawSQL:
+def _tag_names_of_row(chat: str = "") -> RawSQL:
     """The chat row's tag names, as one value of the row: in name order on PostgreSQL (an
-    array), as a JSON array on SQLite (put in order by ``_as_names``)."""
+    array), as a JSON array on SQLite (put in order by ``_as_names``). ``chat`` names the row
+    (the chat table unless given).
+
+    A statement with an OFFSET may compute it for the rows it skips as well (PostgreSQL
+    evaluates it below the Limit): the plain reader keeps it outside its page's statement."""
     quote = connection.ops.quote_name
     names = (
         f" FROM {_tags_joined()}"
-        f" WHERE c.{quote('chat_id')} = {quote(Chat._meta.db_table)}.{quote('id')}"
+        f" WHERE c.{quote('chat_id')} = {chat or quote(Chat._meta.db_table)}.{quote('id')}"
     )
     name = f"t.{quote('name')}"
     if connection.vendor == "postgresql":
@@ -146,13 +150,13 @@ def chat_list_rows_for_user(
     chats = _chat_list(
         user=user, archived=archived, pinned=pinned, tag=tag, folder_id=folder_id, q=q
     )
-    return chats.values(*LIST_ITEM_FIELDS, "folder_id")
+    chats = chats.annotate(tag_names=_tag_names_of_row())
+    return chats.values(*LIST_ITEM_FIELDS, "folder_id", "tag_names")
 
 
 def chat_list_items(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of ``chat_list_rows_for_user`` (or ``chat_list_rows_plain``) as the list shows
-    them, with their tag names (one query for the whole page; none for an empty page)."""
-    tags = _tag_names_by_chat([row["id"] for row in rows])
+    them, with their tag names (read in the rows' own statement)."""
     return [
         {
             "id": str(row["id"]),
@@ -163,7 +167,7 @@ def chat_list_items(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "pinned": row["pinned"],
             "archived": row["archived"],
             "folder_id": row["folder_id"] or None,
-            "tags": tags.get(row["id"], []),
+            "tags": _as_names(row["tag_names"]),
         }
         for row in rows
     ]
@@ -172,7 +176,7 @@ def chat_list_items(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # --- the list's plain reader ---------------------------------------------------------------
 #
 # The list's everyday request (the first page, or a page by number; filtered at most by
-# archived, pinned and folder) is read by two statements written here instead of built by
+# archived, pinned and folder) is read by one statement written here instead of built by
 # the ORM: building the ORM's queries, compiling them and converting their rows took 1.3 ms of
 # the route's 2.5 ms, the statements themselves 0.2 ms (bench/README.md). The rows are
 # ``chat_list_rows_for_user``'s, in the same shape and order: tests/chats/test_list_reader.py
@@ -200,12 +204,18 @@ def chat_list_rows_plain(
     if folder_id is not None:
         where.append(f"{quote('folder_id')} = %s")
         params.append(folder_id)
-    columns = ", ".join(quote(name) for name in (*_PLAIN_COLUMNS, "folder_id"))
-    # Identifiers from the model (quoted), every value a parameter.
-    sql = (
+    names = (*_PLAIN_COLUMNS, "folder_id")
+    columns = ", ".join(quote(name) for name in names)
+    order = f"{quote('pinned')} DESC, {quote('updated_at')} DESC, {quote('id')} DESC"
+    # Identifiers from the model (quoted), every value a parameter. The page is cut first and
+    # its tag names read for its own rows only (not for the rows an OFFSET skips).
+    page = (
         f"SELECT {columns} FROM {quote(Chat._meta.db_table)} WHERE {' AND '.join(where)}"  # noqa: S608
-        f" ORDER BY {quote('pinned')} DESC, {quote('updated_at')} DESC, {quote('id')} DESC"
-        " LIMIT %s OFFSET %s"
+        f" ORDER BY {order} LIMIT %s OFFSET %s"
+    )
+    sql = (
+        f"SELECT {', '.join(f'page.{quote(name)}' for name in names)},"  # noqa: S608
+        f" {_tag_names_of_row('page').sql} FROM ({page}) page ORDER BY {order}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, limit, offset])
@@ -220,30 +230,20 @@ def chat_list_rows_plain(
             "pinned": bool(is_pinned),
             "archived": bool(is_archived),
             "folder_id": folder,
+            "tag_names": tag_names,
         }
-        for chat_id, user_id, title, created_at, updated_at, is_pinned, is_archived, folder in (
-            fetched
-        )
+        for (
+            chat_id,
+            user_id,
+            title,
+            created_at,
+            updated_at,
+            is_pinned,
+            is_archived,
+            folder,
+            tag_names,
+        ) in fetched
     ]
-
-
-def _tag_names_by_chat(chat_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-    """The tag names of these chats, each chat's in name order (one statement)."""
-    if not chat_ids:
-        return {}
-    quote = connection.ops.quote_name
-    sql = (
-        f"SELECT c.{quote('chat_id')}, t.{quote('name')} FROM {_tags_joined()}"  # noqa: S608
-        f" WHERE c.{quote('chat_id')} IN ({', '.join(['%s'] * len(chat_ids))})"
-        f" ORDER BY t.{quote('name')}"
-    )
-    pk = Chat._meta.pk
-    names: dict[uuid.UUID, list[str]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [pk.get_db_prep_value(chat_id, connection) for chat_id in chat_ids])
-        for chat_id, name in cursor.fetchall():
-            names.setdefault(_as_uuid(chat_id), []).append(name)
-    return names
 
 
 _USER_FK = Chat._meta.get_field("user")

@@ -210,3 +210,26 @@ def test_a_new_message_its_chat_and_its_event_are_written_in_one_statement_on_po
     stored = services.Chat.objects.get(pk=chat["id"])
     assert stored.last_seq == 2
     assert stored.messages.get(message_id=new_id).seq == 2
+
+
+@pytest.mark.parametrize(
+    "query", [{}, {"page": 1}, {"page": 2, "limit": 1}, {"tag": "a"}, {"q": "one"}]
+)
+def test_a_list_page_reads_its_chats_and_their_tags_in_one_statement(
+    client_of: Callable[[User], APIClient], owner: User, query: dict[str, object]
+) -> None:
+    """Both readers (the plain statement for pages by number, the ORM for tags and search)
+    bring each chat's tag names in the chat's row."""
+    client = client_of(owner)
+    create_chat(client, title="one", tags=["b", "a"])
+    create_chat(client, title="two one")
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get("/api/chats/", query)
+    chat_reads = [q["sql"] for q in captured if '"chats_chat' in q["sql"]]
+
+    assert response.status_code == 200
+    expected = {"one": ["a", "b"], "two one": []}
+    if "tag" in query or query.get("page") == 2:  # the newest, "two one", is not on page 2
+        del expected["two one"]
+    assert {c["title"]: c["tags"] for c in response.json()} == expected
+    assert len(chat_reads) == 1, chat_reads  # (a tag filter reads the tag first, on its own)
