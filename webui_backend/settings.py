@@ -137,6 +137,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
         # Not Django's check of every connection leaving the pool: the backend's, after idling.
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+    # A statement outside a transaction (most reads: webui_backend/postgresql) that a connection
+    # has run this many times is prepared: planned once, not on every request. 0: never (a
+    # pooler in transaction mode must support prepared statements: PgBouncer 1.21's
+    # max_prepared_statements).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        env_int("DB_PREPARE_THRESHOLD", default=5, minimum=0) or None
+    )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's backend with the process's write transactions queued (webui_backend/sqlite3).
     DATABASES["default"]["ENGINE"] = "webui_backend.sqlite3"

@@ -1,7 +1,9 @@
 """PostgreSQL's backend sends a transaction's BEGIN with its first statement (one message, one
 round trip, not two), and transactions behave as they did: atomic, isolated, rolled back on
-error, one after another on the same connection, with named cursors and executemany inside."""
+error, one after another on the same connection, with named cursors and executemany inside.
+Statements outside a transaction are bound by the server and prepared once repeated."""
 
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,10 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's backend"),
 ]
+
+
+# A Parse message in libpq's trace: the statement's name, its text, the parameter types.
+PARSE = re.compile(r'^"(?P<name>[^"]*)" "(?P<sql>.*)"(?: \d+)+$')
 
 
 @contextmanager
@@ -37,6 +43,10 @@ def sent() -> Iterator[list[str]]:
                 fields = line.split("\t")
                 if fields[1] == "F" and fields[3] == "Query":
                     queries.append(fields[4].strip().strip('"'))
+                elif fields[1] == "F" and fields[3] == "Parse":  # extended protocol
+                    parsed = PARSE.match(fields[4].strip())
+                    assert parsed is not None, fields[4]
+                    queries.append(parsed["sql"])
 
 
 def other_connection() -> psycopg.Connection:
@@ -185,3 +195,36 @@ def test_executemany_inside_a_transaction_rolls_back_with_it(owner: User) -> Non
     assert seen["mine"] == ["after 0", "after 1", "after 2"]
     assert seen["elsewhere"] == ["before 0", "before 1", "before 2"]
     assert titles_seen_elsewhere() == ["before 0", "before 1", "before 2"]
+
+
+def test_a_statement_outside_a_transaction_is_bound_by_the_server_and_prepared_once_repeated(
+    owner: User,
+) -> None:
+    Chat.objects.create(user=owner, title="read me")
+    connection.ensure_connection()
+    threshold = connection.connection.prepare_threshold
+    with sent() as queries:
+        titles = [Chat.objects.filter(user=owner).values_list("title", flat=True)[0]]
+        for _ in range(threshold + 2):
+            titles.append(Chat.objects.filter(user=owner).values_list("title", flat=True)[0])
+
+    assert set(titles) == {"read me"}
+    # Values apart from the text ($1), and parsed (planned) once more when prepared; after
+    # that only bound and executed.
+    assert all("$1" in q for q in queries), queries
+    assert len(queries) == threshold + 1
+
+
+def test_a_cursor_opened_before_a_transaction_still_runs_inside_it(owner: User) -> None:
+    with connection.cursor() as cursor, transaction.atomic():
+        cursor.execute(
+            "INSERT INTO chats_chat (id, user_id, title, model_ids, folder_id,"
+            " pinned, archived, current_id, last_seq, created_at, updated_at)"
+            " VALUES (gen_random_uuid(), %s, 'inside', '[]', '', false, false, '', 0,"
+            " now(), now())",
+            [owner.pk],
+        )
+        seen_inside = titles_seen_elsewhere()
+
+    assert seen_inside == []
+    assert titles_seen_elsewhere() == ["inside"]

@@ -29,6 +29,14 @@ of Django's and the server says none is open. ``COMMIT`` and ``ROLLBACK`` are ps
 psycopg sends nothing for a transaction in which no statement ran. Named (server-side)
 cursors, ``executemany``, ``copy`` and ``stream`` send the ``BEGIN`` on its own first, as
 psycopg would.
+
+**Reads are bound by the server and prepared.** A statement outside a transaction (a list
+page, a chat read, every read of a request that writes nothing) goes out on a server-side
+binding cursor instead: its values travel apart from its text, so nothing is quoted in
+Python, and once the connection has run the same text ``prepare_threshold`` times
+(``DB_PREPARE_THRESHOLD``) psycopg prepares it, so PostgreSQL stops planning it on every
+request (planning a chat read took 0.12-0.24 ms, running it 0.03-0.06 ms). Inside a
+transaction the client-side binding cursor stays, for its BEGIN.
 """
 
 import datetime
@@ -119,6 +127,18 @@ class Cursor(base.Cursor):
         return super().stream(*args, **kwargs)
 
 
+class ServerBindingCursor(base.ServerBindingCursor):
+    """Django's server-side binding cursor, for statements outside a transaction: the values
+    travel apart from the statement (nothing quoted in Python), and psycopg prepares a
+    statement the connection has run a few times (``prepare_threshold``), so PostgreSQL
+    plans it once instead of on every request. Used inside a transaction after all (a cursor
+    kept open into one), it sends the due BEGIN on its own first."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> "ServerBindingCursor":
+        _begin_alone(self.connection)
+        return super().execute(query, params, **kwargs)
+
+
 def _begin_alone(connection: "psycopg.Connection[Any]") -> None:
     if _begin_due(connection):
         with connection.lock:
@@ -147,6 +167,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 _transactional.add(self.connection)
 
     def create_cursor(self, name: str | None = None) -> Any:
+        if (
+            not name
+            and self.connection not in _transactional
+            and issubclass(self.connection.cursor_factory, Cursor)
+        ):
+            # Outside a transaction (most reads): bound by the server, prepared once repeated.
+            # Inside one, the client-side binding Cursor, which sends BEGIN with its statement.
+            cursor = ServerBindingCursor(self.connection)
+            if (
+                self.timezone
+                != self.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone
+            ):
+                base.register_tzloader(self.timezone, cursor)
+            return cursor
         if name and self.connection in _transactional:
             _begin_alone(self.connection)
             # Django holds a named cursor past the transaction when psycopg is in autocommit;
