@@ -188,12 +188,15 @@ class ChatDetailApi(APIView):
         ),
     )
     def post(self, request: Request, chat_id: str) -> Response:
+        fields = self.InputSerializer.validated(request.data)["chat"]
+        if fields.keys() <= services.COLUMN_FIELDS:  # a rename, a pin: the chat's row alone
+            chat = services.chat_update_columns(chat_id=chat_id, user=request.user, **fields)
+            return Response(chat_output(chat))
         with transaction.atomic():  # one read of the chat: under its lock, scoped to its owner
             chat = selectors.chat_get_for_user(
                 chat_id=chat_id, user=request.user, lock=True, with_tags=True
             )
-            data = self.InputSerializer.validated(request.data)
-            chat = services.chat_update_locked(chat, **data["chat"])
+            chat = services.chat_update_locked(chat, **fields)
         # The chat as read under the lock and saved: nothing to read again but its parts.
         return Response(chat_output(chat))
 

@@ -21,7 +21,7 @@ from users.models import User
 from webui_backend.pagination import InvalidCursor, cursor_decode, cursor_encode
 
 
-def _parse_id(chat_id: Any) -> uuid.UUID:
+def parse_chat_id(chat_id: Any) -> uuid.UUID:
     try:
         return uuid.UUID(str(chat_id))
     except ValueError:
@@ -39,7 +39,7 @@ def chat_get_for_user(
     not pay for them. With ``lock`` (inside a transaction) the row stays locked until the
     transaction ends, so a write need not read it again.
     """
-    return _owned_chat(_parse_id(chat_id), user.pk, lock=lock, with_tags=with_tags)
+    return _owned_chat(parse_chat_id(chat_id), user.pk, lock=lock, with_tags=with_tags)
 
 
 def chat_get_again(*, chat: Chat) -> Chat:
@@ -103,7 +103,7 @@ def chat_get_any(*, chat_id: Any) -> Chat:
     chat = (
         Chat.objects.select_related("share")
         .prefetch_related("tags")
-        .filter(pk=_parse_id(chat_id))
+        .filter(pk=parse_chat_id(chat_id))
         .first()
     )
     if chat is None:

@@ -18,6 +18,7 @@ from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
 
 from chats.errors import (
+    ChatNotFound,
     FeedbackNotAllowed,
     HistoryConflict,
     InvalidHistory,
@@ -27,6 +28,7 @@ from chats.errors import (
     TagNotFound,
 )
 from chats.models import Chat, ChatShare, Message, Tag
+from chats.selectors import chat_get_for_user, parse_chat_id
 from chats.serializers import (
     MessageIn,
     chat_body,
@@ -208,17 +210,10 @@ def chat_update_locked(chat: Chat, **fields: Any) -> Chat:
     """``chat_update`` of a chat read under its row lock in the current transaction
     (``selectors.chat_get_for_user(..., lock=True)``): no second read."""
     now = timezone.now()
-    changed = ["updated_at"]  # the row is written with these columns only
-    for name in ("folder_id", "pinned", "archived"):
-        if name in fields:
-            setattr(chat, name, fields[name])
-            changed.append(name)
-    if "title" in fields:
-        chat.title = fields["title"].strip() or "New Chat"
-        changed.append("title")
-    if "models" in fields:
-        chat.model_ids = fields["models"]
-        changed.append("model_ids")
+    columns = _column_values(fields)
+    for name, value in columns.items():
+        setattr(chat, name, value)
+    changed = ["updated_at", *columns]  # the row is written with these columns only
     if "history" in fields:
         _merge_history(chat, fields["history"], now)
         changed += ["current_id", "last_seq"]
@@ -230,6 +225,31 @@ def chat_update_locked(chat: Chat, **fields: Any) -> Chat:
     chat.updated_at = now
     chat.save(update_fields=changed)
     return chat
+
+
+# What an update may change in the chat's own row, and nothing else (``chat_update_columns``).
+COLUMN_FIELDS = frozenset({"title", "models", "folder_id", "pinned", "archived"})
+
+
+def chat_update_columns(*, chat_id: Any, user: User, **fields: Any) -> Chat:
+    """``chat_update`` of ``COLUMN_FIELDS`` only (a rename, a pin, a move to a folder): one
+    UPDATE scoped to the owner, with no lock and no read before it, then the chat as stored,
+    with its share link and tag names. Another's chat, or none, is the same 404."""
+    chat_pk = parse_chat_id(chat_id)
+    columns = {**_column_values(fields), "updated_at": timezone.now()}
+    if not Chat.objects.filter(pk=chat_pk, user=user).update(**columns):
+        raise ChatNotFound()
+    return chat_get_for_user(chat_id=chat_pk, user=user, with_tags=True)
+
+
+def _column_values(fields: dict[str, Any]) -> dict[str, Any]:
+    """The chat row's columns that ``fields`` (an update's) set, by column name."""
+    columns = {name: fields[name] for name in ("folder_id", "pinned", "archived") if name in fields}
+    if "title" in fields:
+        columns["title"] = fields["title"].strip() or "New Chat"
+    if "models" in fields:
+        columns["model_ids"] = fields["models"]
+    return columns
 
 
 def _merge_branch(chat: Chat, items: list[dict[str, Any]], now: datetime) -> None:

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.django_db
 ROUTES = [
     ("get", "", None),
     ("post", "", {"chat": {"title": "hijacked"}}),
+    ("post", "", {"chat": {"title": "hijacked", "tags": ["t"]}}),
     ("delete", "", None),
     ("post", "/messages", msg("user", "intrusion")),
     ("post", "/messages/m1/edit", {"content": "x"}),
@@ -59,9 +60,14 @@ def test_malformed_or_unknown_ids_are_404(
     client_of: Callable[[User], APIClient], owner: User, chat_id: str
 ) -> None:
     response = client_of(owner).get(f"/api/chats/{chat_id}")
+    renamed = client_of(owner).post(
+        f"/api/chats/{chat_id}", {"chat": {"title": "x"}}, format="json"
+    )
 
     assert response.status_code == 404
     assert response.json()["code"] == "chat_not_found"
+    assert renamed.status_code == 404
+    assert renamed.json()["code"] == "chat_not_found"
 
 
 def test_lists_never_show_other_users_chats(

@@ -164,8 +164,12 @@ def test_a_title_update_writes_only_what_changed(
 
     with CaptureQueriesContext(connection) as captured:
         renamed = client.post(url, {"chat": {"title": "renamed"}}, format="json").json()
-    updates = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("UPDATE")]
+    statements = [q["sql"] for q in captured.captured_queries]
+    updates = [sql for sql in statements if sql.startswith("UPDATE")]
 
+    # The row is written first, with no lock taken and no read before it.
+    assert statements[0].startswith("UPDATE"), statements
+    assert not any("FOR UPDATE" in sql for sql in statements)
     assert len(updates) == 1
     assert updates[0].split(" WHERE ")[0].count(" = ") == 2  # the title and updated_at
     assert '"title"' in updates[0]
