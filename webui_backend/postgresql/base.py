@@ -96,7 +96,26 @@ def _begin_due(connection: "psycopg.Connection[Any]") -> bool:
     )
 
 
-class Cursor(base.Cursor):
+class _BeginsAloneMixin:
+    """``executemany``, ``copy`` and ``stream`` send a due BEGIN on its own first, as psycopg
+    would."""
+
+    connection: "psycopg.Connection[Any]"
+
+    def executemany(self, *args: Any, **kwargs: Any) -> None:
+        _begin_alone(self.connection)
+        return super().executemany(*args, **kwargs)  # type: ignore[misc]
+
+    def copy(self, *args: Any, **kwargs: Any) -> Any:
+        _begin_alone(self.connection)
+        return super().copy(*args, **kwargs)  # type: ignore[misc]
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        _begin_alone(self.connection)
+        return super().stream(*args, **kwargs)  # type: ignore[misc]
+
+
+class Cursor(_BeginsAloneMixin, base.Cursor):
     """Django's cursor (client-side binding), sending a due BEGIN with the statement."""
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> "Cursor":
@@ -114,20 +133,8 @@ class Cursor(base.Cursor):
         self.nextset()  # stand on the statement's result, not BEGIN's
         return self
 
-    def executemany(self, *args: Any, **kwargs: Any) -> None:
-        _begin_alone(self.connection)
-        return super().executemany(*args, **kwargs)
 
-    def copy(self, *args: Any, **kwargs: Any) -> Any:
-        _begin_alone(self.connection)
-        return super().copy(*args, **kwargs)
-
-    def stream(self, *args: Any, **kwargs: Any) -> Any:
-        _begin_alone(self.connection)
-        return super().stream(*args, **kwargs)
-
-
-class ServerBindingCursor(base.ServerBindingCursor):
+class ServerBindingCursor(_BeginsAloneMixin, base.ServerBindingCursor):
     """Django's server-side binding cursor, for statements outside a transaction: the values
     travel apart from the statement (nothing quoted in Python), and psycopg prepares a
     statement the connection has run a few times (``prepare_threshold``), so PostgreSQL
@@ -174,27 +181,23 @@ class DatabaseWrapper(base.DatabaseWrapper):
         ):
             # Outside a transaction (most reads): bound by the server, prepared once repeated.
             # Inside one, the client-side binding Cursor, which sends BEGIN with its statement.
-            cursor = ServerBindingCursor(self.connection)
-            if (
-                self.timezone
-                != self.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone
-            ):
-                base.register_tzloader(self.timezone, cursor)
-            return cursor
+            return self._in_our_time_zone(ServerBindingCursor(self.connection))
         if name and self.connection in _transactional:
             _begin_alone(self.connection)
             # Django holds a named cursor past the transaction when psycopg is in autocommit;
             # inside one of Django's transactions it need not be.
-            cursor = base.ServerSideCursor(
-                self.connection, name=name, scrollable=False, withhold=False
+            return self._in_our_time_zone(
+                base.ServerSideCursor(self.connection, name=name, scrollable=False, withhold=False)
             )
-            if (
-                self.timezone
-                != self.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone
-            ):
-                base.register_tzloader(self.timezone, cursor)
-            return cursor
         return super().create_cursor(name)
+
+    def _in_our_time_zone(self, cursor: Any) -> Any:
+        """Django's time-zone loader on a cursor made here, where the connection's differs
+        (as Django's ``create_cursor`` does)."""
+        loader = self.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+        if self.timezone != loader.timezone:
+            base.register_tzloader(self.timezone, cursor)
+        return cursor
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         if not self.pool:
