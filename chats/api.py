@@ -247,10 +247,10 @@ class MessageAppendApi(APIView):
     )
     def post(self, request: Request, chat_id: str) -> Response:
         if not idempotency_asked(request):
-            with transaction.atomic():  # one read of the chat: under its lock, scoped to its owner
-                chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user, lock=True)
-                data = MessageInputSerializer.validated(request.data)
-                message, created = services.message_append_locked(chat, dict(data))
+            data = MessageInputSerializer.validated(request.data)
+            message, created = services.message_append_for_user(
+                chat_id=chat_id, user=request.user, data=dict(data)
+            )
             return Response(message_payload(message), status=201 if created else 200)
         # With a key: the chat is checked before the key is looked up, and the write locks it.
         chat = selectors.chat_get_for_user(chat_id=chat_id, user=request.user)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import AutoField
+from django.db.models import AutoField, Model
 from django.db.models.functions import Lower
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
@@ -153,7 +153,6 @@ def _message_event(chat: Chat, message: Message) -> dict[str, Any]:
 # --- chats -----------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def chat_create(
     *,
     user: User,
@@ -187,10 +186,48 @@ def chat_create(
         created_at=now,
         updated_at=now,
     )
-    chat.created_messages = _create_with_messages(chat, items, now)
-    if tags:
-        _set_tags(chat, tags)
+    if connection.vendor == "postgresql" and not tags and len(items) <= ONE_STATEMENT_ROWS:
+        chat.created_messages = _create_in_one_statement(chat, items, now)
+        return chat
+    with transaction.atomic():
+        chat.created_messages = _create_with_messages(chat, items, now)
+        if tags:
+            _set_tags(chat, tags)
     return chat
+
+
+# The most messages a new chat's one statement inserts (PostgreSQL takes 65,535 parameters).
+ONE_STATEMENT_ROWS = 500
+
+
+def _create_in_one_statement(chat: Chat, items: list[MessageIn], now: datetime) -> list[Message]:
+    """On PostgreSQL, ``_create_with_messages`` as one statement, the chat's insert riding the
+    messages' in a CTE: atomic on its own, so no transaction to begin and commit."""
+    rows = _message_rows(chat, items, now)
+    chat_sql, params = _insert_sql(Chat, [chat])
+    if rows:
+        messages_sql, message_params = _insert_sql(Message, rows)
+        pk = connection.ops.quote_name(Message._meta.pk.column)
+        sql = f"WITH chat AS ({chat_sql}) {messages_sql} RETURNING {pk}"
+        params += message_params
+    else:
+        sql = chat_sql
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        pks = [pk for (pk,) in cursor.fetchall()] if rows else []
+    for obj, pk in [(chat, chat.pk), *zip(rows, pks, strict=True)]:
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, connection.alias
+    return rows
+
+
+def _insert_sql(model: type[Model], objs: list[Any]) -> tuple[str, list[Any]]:
+    """The INSERT of ``objs`` (one statement, returning nothing) as Django compiles it."""
+    insert = InsertQuery(model)
+    fields = [f for f in model._meta.concrete_fields if not isinstance(f, AutoField)]
+    insert.insert_values(fields, objs)
+    ((sql, params),) = insert.get_compiler(connection=connection).as_sql()
+    return sql, list(params)
 
 
 @transaction.atomic
@@ -369,6 +406,77 @@ def message_append(chat: Chat, data: dict[str, Any]) -> tuple[Message, bool]:
     return message_append_locked(_locked(chat), data)
 
 
+def message_append_for_user(
+    *, chat_id: Any, user: User, data: dict[str, Any]
+) -> tuple[Message, bool]:
+    """``message_append`` to the user's chat, read by id and owner (another's, or none, is
+    ChatNotFound); returns the message and whether it was created.
+
+    On PostgreSQL a new message under the current leaf (no client id, no parent named, the
+    common case) is one statement, atomic on its own: it locks the chat's row, inserts the
+    message under the leaf it finds, moves the leaf and stores the room's event. Otherwise the
+    chat is read under its lock and ``message_append_locked`` writes in the same transaction.
+    """
+    if connection.vendor == "postgresql" and not data.get("id") and "parent_id" not in data:
+        return _append_in_one_statement(parse_chat_id(chat_id), user, data), True
+    with transaction.atomic():  # one read of the chat: under its lock, scoped to its owner
+        chat = chat_get_for_user(chat_id=chat_id, user=user, lock=True)
+        return message_append_locked(chat, data)
+
+
+def _append_in_one_statement(chat_pk: uuid.UUID, user: User, data: dict[str, Any]) -> Message:
+    """The PostgreSQL statement of ``message_append_for_user``.
+
+    ``chat`` locks the owner's row (a concurrent append waits, then reads the leaf and number
+    that one left: READ COMMITTED's row re-check), and every other part reads it, so a chat
+    that is not the user's writes nothing, not even the room's counter."""
+    now = timezone.now()
+    chat = Chat(pk=chat_pk, user=user)
+    item = MessageIn.from_validated(data, message_id=new_message_id(), parent="")
+    (message,) = _message_rows(chat, [item], now)
+    qn = connection.ops.quote_name
+    chats, meta = qn(Chat._meta.db_table), Message._meta
+    from_chat = {"chat": "chat.id", "parent_message_id": "chat.current_id", "seq": "chat.seq"}
+    columns, values, params = [], [], []
+    for field in meta.concrete_fields:
+        if isinstance(field, AutoField):
+            continue
+        columns.append(qn(field.column))
+        if field.name in from_chat:
+            values.append(from_chat[field.name])
+        else:  # typed: a parameter in a SELECT list has no column to take its type from
+            values.append(f"CAST(%s AS {field.db_type(connection)})")
+            params.append(field.get_db_prep_save(getattr(message, field.attname), connection))
+    room, event = chat_room(chat_pk), _message_event(chat, message)
+    event_sql, event_params = store_ctes(
+        room,
+        "message",
+        event,
+        source="chat",
+        data_sql="jsonb_set(CAST(%s AS jsonb), '{message,parent_id}',"
+        " COALESCE(to_jsonb(NULLIF(chat.current_id, '')), 'null'))",
+    )
+    sql = (
+        f"WITH chat AS (SELECT id, current_id, last_seq + 1 AS seq FROM {chats}"  # noqa: S608
+        " WHERE id = %s AND user_id = %s FOR UPDATE),"
+        f" moved AS (UPDATE {chats} SET current_id = %s, last_seq = chat.seq, updated_at = %s"
+        f" FROM chat WHERE {chats}.id = chat.id), {event_sql}"
+        f" INSERT INTO {qn(meta.db_table)} ({', '.join(columns)}) SELECT {', '.join(values)}"
+        f" FROM chat RETURNING {qn(meta.pk.column)}, parent_message_id, seq,"
+        " (SELECT seq FROM stored)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [chat_pk, user.pk, message.message_id, now, *event_params, *params])
+        row = cursor.fetchone()
+    if row is None:
+        raise ChatNotFound()
+    message.pk, message.parent_message_id, message.seq, seq = row
+    message._state.adding, message._state.db = False, connection.alias
+    event["message"]["parent_id"] = message.parent_message_id or None
+    send_on_commit(room, "message", event, seq)
+    return message
+
+
 def message_append_locked(chat: Chat, data: dict[str, Any]) -> tuple[Message, bool]:
     """``message_append`` to a chat read under its row lock in the current transaction
     (``selectors.chat_get_for_user(..., lock=True)``): no second read."""
@@ -421,10 +529,7 @@ def _insert_leaf(chat: Chat, message: Message, now: datetime) -> None:
     update_sql, update_params = update.get_compiler(connection=connection).as_sql()
     room, data = chat_room(chat.pk), _message_event(chat, message)
     event_sql, event_params = store_ctes(room, "message", data)
-    insert = InsertQuery(Message)
-    fields = [f for f in Message._meta.concrete_fields if not isinstance(f, AutoField)]
-    insert.insert_values(fields, [message])
-    ((insert_sql, insert_params),) = insert.get_compiler(connection=connection).as_sql()
+    insert_sql, insert_params = _insert_sql(Message, [message])
     pk = Message._meta.pk
     with connection.cursor() as cursor:
         cursor.execute(

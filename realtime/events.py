@@ -70,19 +70,26 @@ def send_on_commit(room: str, event: str, data: dict[str, Any], seq: int | None)
     transaction.on_commit(lambda: _send(group, message))
 
 
-def store_ctes(room: str, event: str, data: dict[str, Any]) -> tuple[str, list[Any]]:
+def store_ctes(
+    room: str, event: str, data: dict[str, Any], *, source: str = "", data_sql: str = "%s"
+) -> tuple[str, list[Any]]:
     """On PostgreSQL, the first half of ``publish`` in a chat room as CTEs for another
     statement to carry: ``counter`` takes the room's next number (its row locked until the
     transaction ends) and ``stored`` inserts the event, returning ``seq``. The caller reads
-    ``(SELECT seq FROM stored)`` and hands it to ``send_on_commit``."""
+    ``(SELECT seq FROM stored)`` and hands it to ``send_on_commit``.
+
+    ``source`` names a CTE of the caller's holding one row or none: with none, nothing is
+    counted or stored. ``data_sql`` is the event's data as an SQL expression over ``source``
+    (``%s`` standing for ``data``), for a value only the statement knows."""
     from realtime.models import RoomEvent
 
     events = connection.ops.quote_name(RoomEvent._meta.db_table)
     fields = RoomEvent._meta
+    sources = f"counter, {source}" if source else "counter"
     sql = (
-        f"counter AS ({_counter_upsert()}), stored AS ("  # noqa: S608 - our tables
+        f"counter AS ({_counter_upsert(source)}), stored AS ("  # noqa: S608 - our tables
         f"INSERT INTO {events} (room, seq, event, data, created_at)"
-        " SELECT %s, last_seq, %s, %s, %s FROM counter RETURNING seq)"
+        f" SELECT %s, counter.last_seq, %s, {data_sql}, %s FROM {sources} RETURNING seq)"
     )
     params = [
         room,
@@ -130,13 +137,15 @@ def _next_seq(room: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def _counter_upsert() -> str:
-    """The room counter's upsert (one parameter: the room), returning the new ``last_seq``."""
+def _counter_upsert(source: str = "") -> str:
+    """The room counter's upsert (one parameter: the room), returning the new ``last_seq``;
+    with ``source`` (a table or CTE), only if that holds a row."""
     from realtime.models import RoomCounter
 
     table = connection.ops.quote_name(RoomCounter._meta.db_table)
+    values = f"SELECT %s, 1 FROM {source}" if source else "VALUES (%s, 1)"  # noqa: S608 - ours
     return (
-        f"INSERT INTO {table} (room, last_seq) VALUES (%s, 1)"  # noqa: S608 - our table
+        f"INSERT INTO {table} (room, last_seq) {values}"
         f" ON CONFLICT (room) DO UPDATE SET last_seq = {table}.last_seq + 1"
         " RETURNING last_seq"
     )

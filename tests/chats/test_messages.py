@@ -289,7 +289,7 @@ def test_concurrent_appends_all_land_in_a_defined_order(owner: User) -> None:
 def test_appended_messages_are_published_to_the_chat_room(owner: User) -> None:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(owner)}")
-    chat = create_chat(client)
+    chat = create_chat(client, messages=[msg("user", "start", id="root")])
 
     async def listen_and_receive() -> dict[str, Any]:
         layer = get_channel_layer()
@@ -303,6 +303,7 @@ def test_appended_messages_are_published_to_the_chat_room(owner: User) -> None:
     assert event["event"] == "message"
     assert event["data"]["chat_id"] == chat["id"]
     assert event["data"]["message"]["content"] == "broadcast me"
+    assert event["data"]["message"]["parent_id"] == "root"
 
 
 def test_a_message_keeps_open_webui_sources_and_bad_ones_are_refused(

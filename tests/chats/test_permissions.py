@@ -6,6 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from chats.models import Chat, ChatShare, Message
+from realtime.models import RoomCounter, RoomEvent
 from tests.chats.helpers import create_chat, msg
 from users.models import User
 
@@ -53,6 +54,9 @@ def test_strangers_get_404_and_change_nothing(
     assert Message.objects.count() == 1
     assert not ChatShare.objects.exists()
     assert Chat.objects.filter(user=stranger).count() == 0
+    # Nothing told the chat's room either (not even its counter, which replays number).
+    assert not RoomEvent.objects.filter(room=f"chat:{chat['id']}").exists()
+    assert not RoomCounter.objects.filter(room=f"chat:{chat['id']}").exists()
 
 
 @pytest.mark.parametrize("chat_id", ["not-a-uuid", "12345", "00000000-0000-0000-0000-000000000000"])
@@ -63,11 +67,16 @@ def test_malformed_or_unknown_ids_are_404(
     renamed = client_of(owner).post(
         f"/api/chats/{chat_id}", {"chat": {"title": "x"}}, format="json"
     )
+    appended = client_of(owner).post(
+        f"/api/chats/{chat_id}/messages", msg("user", "x"), format="json"
+    )
 
     assert response.status_code == 404
     assert response.json()["code"] == "chat_not_found"
     assert renamed.status_code == 404
     assert renamed.json()["code"] == "chat_not_found"
+    assert appended.status_code == 404
+    assert appended.json()["code"] == "chat_not_found"
 
 
 def test_lists_never_show_other_users_chats(

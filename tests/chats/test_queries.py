@@ -54,8 +54,9 @@ def test_get_queries_are_constant(client_of: Callable[[User], APIClient], owner:
 def test_an_append_reads_the_chat_once_or_twice_with_a_key(
     client_of: Callable[[User], APIClient], owner: User, key: str | None
 ) -> None:
-    """Without an Idempotency-Key the chat is read once, under its lock; with one it is checked
-    first (before the key is looked up) and locked by the write."""
+    """Without an Idempotency-Key the chat is read once, under its lock (on PostgreSQL in the
+    one statement that writes); with one it is checked first (before the key is looked up) and
+    locked by the write."""
     client = client_of(owner)
     chat = create_chat(client, messages=[msg("user", "q")])
     headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
@@ -67,7 +68,13 @@ def test_an_append_reads_the_chat_once_or_twice_with_a_key(
     assert response.status_code == 201
     selects = [q["sql"] for q in captured if q["sql"].startswith("SELECT")]
     chat_reads = [sql for sql in selects if f'FROM "{table}"' in sql]
-    assert len(chat_reads) == (2 if key else 1), chat_reads
+    if connection.vendor == "postgresql" and not key:
+        statements = [q["sql"] for q in captured]
+        assert len(statements) == 1, statements
+        assert statements[0].startswith("WITH chat AS (SELECT")
+        assert "FOR UPDATE" in statements[0]
+    else:
+        assert len(chat_reads) == (2 if key else 1), chat_reads
     stored = client.get(f"/api/chats/{chat['id']}").json()
     assert contents(stored) == ["q", "a"]
 
@@ -108,14 +115,20 @@ def test_an_append_to_the_current_leaf_looks_up_no_message(
 def test_a_new_chat_is_written_once_with_its_messages(
     client_of: Callable[[User], APIClient], owner: User, body: dict
 ) -> None:
-    """The chat's row is inserted already counting its messages: no update after."""
+    """The chat's row is inserted already counting its messages: no update after. On
+    PostgreSQL the chat and its messages are one statement (atomic alone: no transaction)."""
     client = client_of(owner)
     with CaptureQueriesContext(connection) as captured:
         response = client.post("/api/chats/new", body, format="json")
-    chat_writes = [
-        q["sql"].split()[0]
+    writes = [  # of chats and messages (not the user's last_active_at)
+        q["sql"]
         for q in captured.captured_queries
-        if q["sql"].split()[0] in ("INSERT", "UPDATE") and '"chats_chat"' in q["sql"][:40]
+        if q["sql"].split()[0] != "SELECT" and '"chats_' in q["sql"]
+    ]
+    chat_writes = [
+        sql.split()[0]
+        for sql in writes
+        if sql.split()[0] in ("INSERT", "UPDATE", "WITH") and '"chats_chat"' in sql[:60]
     ]
     expected = len(body["chat"].get("messages", []))
     answer = client.get(f"/api/chats/{response.json()['id']}").json()
@@ -124,7 +137,11 @@ def test_a_new_chat_is_written_once_with_its_messages(
     )
 
     assert response.status_code == 200
-    assert chat_writes == ["INSERT"]
+    if connection.vendor == "postgresql":
+        assert len(writes) == 1, writes
+        assert chat_writes == ["WITH" if body["chat"].get("messages") else "INSERT"]
+    else:
+        assert chat_writes == ["INSERT"]
     assert services.Chat.objects.get(pk=answer["id"]).last_seq == expected + 1
     assert len(answer["chat"]["messages"]) == expected
     assert appended.status_code == 201
@@ -208,6 +225,7 @@ def test_a_new_message_its_chat_and_its_event_are_written_in_one_statement_on_po
     assert (seq, event) == (len(events), "message")
     assert data["chat_id"] == chat["id"]
     assert data["message"]["id"] == new_id
+    assert data["message"]["parent_id"] == ("q0" if route == "append" else None)
     assert data["message"]["content"] == ("a" if route == "append" else "q2")
     assert after["chat"]["history"]["current_id"] == new_id
     assert after["updated_at"] >= before["updated_at"]
