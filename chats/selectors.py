@@ -65,6 +65,44 @@ def _owned_chat(
     return chat
 
 
+# A chat's share link as a write's answer shows it: all but the snapshot (the whole chat).
+_SHARE_SHOWN = ("id", "chat_id", "share_id", "require_auth", "expires_at", "created_at")
+
+
+def chat_shown_sql(rows: str) -> str:
+    """A SELECT of the chats in ``rows`` (a CTE of the caller's with the chat table's
+    columns, such as an UPDATE's RETURNING) with their share links and tag names, which
+    ``chat_from_shown`` turns back into the chat ``chat_get_for_user(with_tags=True)`` reads."""
+    quote = connection.ops.quote_name
+    share = quote(ChatShare._meta.db_table)
+    columns = [f"{rows}.{quote(f.column)}" for f in Chat._meta.concrete_fields]
+    columns += [f"s.{quote(ChatShare._meta.get_field(n).column)}" for n in _SHARE_SHOWN]
+    columns.append(_tag_names_of_row(rows).sql)
+    return (
+        f"SELECT {', '.join(columns)} FROM {rows}"  # noqa: S608 - our tables and columns
+        f" LEFT JOIN {share} s ON s.{quote('chat_id')} = {rows}.{quote('id')}"
+    )
+
+
+def chat_from_shown(row: tuple[Any, ...]) -> Chat:
+    """The chat of a ``chat_shown_sql`` row, its share link loaded (the snapshot deferred)."""
+    chat_fields = Chat._meta.concrete_fields
+    width = len(chat_fields)
+    values = [  # as the ORM's reads convert them (a JSON column comes as its text)
+        f.from_db_value(value, None, connection) if hasattr(f, "from_db_value") else value
+        for f, value in zip(chat_fields, row[:width], strict=True)
+    ]
+    chat = Chat.from_db(connection.alias, [f.attname for f in chat_fields], values)
+    share_values = row[width : width + len(_SHARE_SHOWN)]
+    share = None
+    if share_values[0] is not None:
+        names = [ChatShare._meta.get_field(n).attname for n in _SHARE_SHOWN]
+        share = ChatShare.from_db(connection.alias, names, share_values)
+    Chat._meta.get_field("share").set_cached_value(chat, share)
+    chat.tag_names = _as_names(row[-1])
+    return chat
+
+
 def _tag_names_of_row(chat: str = "") -> RawSQL:
     """The chat row's tag names, as one value of the row: in name order on PostgreSQL (an
     array), as a JSON array on SQLite (put in order by ``_as_names``). ``chat`` names the row

@@ -28,7 +28,7 @@ from chats.errors import (
     TagNotFound,
 )
 from chats.models import Chat, ChatShare, Message, Tag
-from chats.selectors import chat_get_for_user, parse_chat_id
+from chats.selectors import chat_from_shown, chat_get_for_user, chat_shown_sql, parse_chat_id
 from chats.serializers import (
     MessageIn,
     chat_body,
@@ -271,10 +271,24 @@ COLUMN_FIELDS = frozenset({"title", "models", "folder_id", "pinned", "archived"}
 def chat_update_columns(*, chat_id: Any, user: User, **fields: Any) -> Chat:
     """``chat_update`` of ``COLUMN_FIELDS`` only (a rename, a pin, a move to a folder): one
     UPDATE scoped to the owner, with no lock and no read before it, then the chat as stored,
-    with its share link and tag names. Another's chat, or none, is the same 404."""
+    with its share link and tag names (on PostgreSQL read from the UPDATE's returned row, in
+    the same statement). Another's chat, or none, is the same 404."""
     chat_pk = parse_chat_id(chat_id)
     columns = {**_column_values(fields), "updated_at": timezone.now()}
-    if not Chat.objects.filter(pk=chat_pk, user=user).update(**columns):
+    owned = Chat.objects.filter(pk=chat_pk, user=user)
+    if connection.vendor == "postgresql":  # the UPDATE returns the row that is read back
+        update = owned.query.chain(UpdateQuery)
+        update.add_update_values(columns)
+        update_sql, params = update.get_compiler(connection=connection).as_sql()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH moved AS ({update_sql} RETURNING *) {chat_shown_sql('moved')}", params
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise ChatNotFound()
+        return chat_from_shown(row)
+    if not owned.update(**columns):
         raise ChatNotFound()
     return chat_get_for_user(chat_id=chat_pk, user=user, with_tags=True)
 
