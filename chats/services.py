@@ -201,14 +201,14 @@ ONE_STATEMENT_ROWS = 500
 
 
 def _create_in_one_statement(chat: Chat, items: list[MessageIn], now: datetime) -> list[Message]:
-    """On PostgreSQL, ``_create_with_messages`` as one statement, the chat's insert riding the
-    messages' in a CTE: atomic on its own, so no transaction to begin and commit."""
+    """On PostgreSQL, ``_create_with_messages`` as one statement (the chat's insert a CTE of
+    its messages'): atomic on its own, so no transaction to begin and commit."""
     rows = _message_rows(chat, items, now)
     chat_sql, params = _insert_sql(Chat, [chat])
     if rows:
         messages_sql, message_params = _insert_sql(Message, rows)
-        pk = connection.ops.quote_name(Message._meta.pk.column)
-        sql = f"WITH chat AS ({chat_sql}) {messages_sql} RETURNING {pk}"
+        pk_column = connection.ops.quote_name(Message._meta.pk.column)
+        sql = f"WITH chat AS ({chat_sql}) {messages_sql} RETURNING {pk_column}"
         params += message_params
     else:
         sql = chat_sql
