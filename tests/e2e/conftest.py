@@ -15,8 +15,6 @@ import httpx
 import pytest
 from django.conf import settings
 
-from webui_backend.server import WEBSOCKET_LIMITS  # what the README's server runs with
-
 ROOT = Path(__file__).resolve().parents[2]
 
 # Every server and worker the tests start stores files here. They all share one broker queue, so
@@ -42,9 +40,9 @@ def database_url() -> str:
 
 def server_command(kind: str, port: int) -> list[str]:
     app = "webui_backend.asgi:application"
-    if kind == "daphne":
-        limits = WEBSOCKET_LIMITS
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *limits, app]
+    if kind == "daphne":  # as the README's server and deploy/launch.py run it
+        server = "webui_backend.server"
+        return [sys.executable, "-m", server, "-b", "127.0.0.1", "-p", str(port), app]
     return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), app]
 
 

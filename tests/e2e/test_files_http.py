@@ -61,3 +61,26 @@ def test_upload_download_and_processing_over_http(
             time.sleep(0.2)
     assert job["state"] == "indexed", job
     assert job["chunks_total"] >= 1
+
+
+def test_a_malformed_multipart_body_is_our_json_400(
+    start_server: Callable[..., str], make_user: Callable[..., User]
+) -> None:
+    """The body reaches the application as sent: daphne's Twisted does not parse an upload into
+    form arguments of its own first (which answered a body it could not parse with a bare 400
+    and a dropped connection, and held the event loop for the whole parse of a good one)."""
+    url = start_server("daphne", RATE_LIMIT="100000/minute")
+    user = make_user(email="http-multipart@example.com")
+    headers = {
+        "Authorization": f"Bearer {token_for(user)}",
+        "Content-Type": "multipart/form-data; boundary=xyz",
+    }
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        broken = client.post("/api/files/", content=b"not a multipart body")
+        # The same connection carries the next request.
+        again = client.post("/api/files/", content=b"--xyz--\r\n")
+
+    assert broken.status_code == 400, (broken.headers, broken.text)
+    assert "detail" in broken.json(), (broken.headers, broken.text)
+    assert again.status_code == 400
+    assert "detail" in again.json()
