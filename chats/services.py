@@ -2,7 +2,9 @@
 
 Writes that touch a chat's messages lock the chat row first (SELECT ... FOR UPDATE; SQLite's
 IMMEDIATE transactions on the embedded default), so concurrent appends are serialised: each
-gets the next sequence number and sees the leaf the previous one left.
+gets the next sequence number and sees the leaf the previous one left. On PostgreSQL a new chat
+and an append to the leaf are one statement each (the append takes its lock inside it), and a
+rename reads its answer back in its UPDATE's statement.
 """
 
 import functools
