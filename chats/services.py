@@ -218,10 +218,16 @@ def _create_in_one_statement(chat: Chat, items: list[MessageIn], now: datetime) 
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         pks = [pk for (pk,) in cursor.fetchall()] if rows else []
-    for obj, pk in [(chat, chat.pk), *zip(rows, pks, strict=True)]:
-        obj.pk = pk
-        obj._state.adding, obj._state.db = False, connection.alias
+    for row, pk in zip(rows, pks, strict=True):
+        row.pk = pk
+    _mark_saved(chat, *rows)
     return rows
+
+
+def _mark_saved(*objs: Model) -> None:
+    """Instances written by our own statements, as the ORM leaves those it saves."""
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, connection.alias
 
 
 def _insert_sql(model: type[Model], objs: list[Any]) -> tuple[str, list[Any]]:
@@ -229,19 +235,19 @@ def _insert_sql(model: type[Model], objs: list[Any]) -> tuple[str, list[Any]]:
     it. Compiling it through Django's InsertQuery took ~0.3 ms for a chat and two messages,
     most of a new chat's own work in the server, so the text is built once per row count."""
     fields = _inserted_fields(model)
-    params = [
-        field.get_db_prep_save(field.pre_save(obj, True), connection)
-        for obj in objs
-        for field in fields
-    ]
-    return _insert_statement(model, len(objs)), params
+    return _insert_statement(model, len(objs)), [v for obj in objs for v in _saved(obj, fields)]
+
+
+def _saved(obj: Model, fields: list[Any]) -> list[Any]:
+    """``obj``'s values of ``fields`` as the ORM's INSERT sends them."""
+    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
 
 
 def _inserted_fields(model: type[Model]) -> list[Any]:
     return [f for f in model._meta.concrete_fields if not isinstance(f, AutoField)]
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # one per row count seen: a chat's 1-500 messages
 def _insert_statement(model: type[Model], rows: int) -> str:
     quote = connection.ops.quote_name
     fields = _inserted_fields(model)
@@ -471,7 +477,7 @@ def _append_in_one_statement(chat_pk: uuid.UUID, user: User, data: dict[str, Any
     item = MessageIn.from_validated(data, message_id=new_message_id(), parent="")
     (message,) = _message_rows(chat, [item], now)
     insert_sql, given = _leaf_insert()
-    params = [f.get_db_prep_save(getattr(message, f.attname), connection) for f in given]
+    params = _saved(message, given)
     room, event = chat_room(chat_pk), _message_event(chat, message)
     event_sql, event_params = store_ctes(
         room,
@@ -494,7 +500,7 @@ def _append_in_one_statement(chat_pk: uuid.UUID, user: User, data: dict[str, Any
     if row is None:
         raise ChatNotFound()
     message.pk, message.parent_message_id, message.seq, seq = row
-    message._state.adding, message._state.db = False, connection.alias
+    _mark_saved(message)
     event["message"]["parent_id"] = message.parent_message_id or None
     send_on_commit(room, "message", event, seq)
     return message
@@ -561,7 +567,7 @@ def _insert_leaf(chat: Chat, message: Message, now: datetime) -> None:
             (*update_params, *event_params, *insert_params),
         )
         message.pk, seq = cursor.fetchone()
-    message._state.adding, message._state.db = False, connection.alias
+    _mark_saved(message)
     send_on_commit(room, "message", data, seq)
 
 
